@@ -1,0 +1,65 @@
+"""Building objects from `{target, params}` blocks, as the reference's `instantiate_from_config` does.
+
+`params` are passed as they are; a class that takes `*_config` parameters builds those blocks itself. Only
+modules under `aliases.ALLOWED_MODULE_PREFIXES` (after mapping reference names through `REFERENCE_TARGETS`) can
+be imported, so a config can never name `os.system` or any other code outside the project.
+"""
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sgm.core.config.aliases import ALLOWED_MODULE_PREFIXES, REFERENCE_TARGETS
+
+# The reference treats these two literal strings as "nothing to build".
+_EMPTY_TARGETS = ("__is_first_stage__", "__is_unconditional__")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key path and what to change."""
+
+
+def _allowed(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + ".") for prefix in ALLOWED_MODULE_PREFIXES)
+
+
+def resolve(target: str, *, key_path: str = "target") -> Any:
+    """The class or function that `target` names, mapping reference names (`sgm.modules...`) to ours."""
+    if not isinstance(target, str) or not target:
+        raise ConfigError(f"{key_path}: expected a dotted name such as 'sgm.core.engine.DiffusionEngine', got {target!r}")
+    path = REFERENCE_TARGETS.get(target, target)
+    if not _allowed(path):
+        allowed = ", ".join(ALLOWED_MODULE_PREFIXES)
+        raise ConfigError(f"{key_path}: {target!r} is not allowed in a config (configs may only name {allowed})")
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"{key_path}: {target!r} needs module {error.name!r}, which is not installed") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"{key_path}: module {module_name!r} has no {attribute!r} (from target {target!r})") from None
+
+
+def instantiate(node: Mapping | DictConfig | None, *, key_path: str = "config", **extra: Any) -> Any:
+    """Build `target(**params, **extra)`; `None` and the reference's `__is_unconditional__` give None."""
+    if node is None:
+        return None
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"{key_path}: expected a mapping with a 'target' key, got {type(node).__name__}")
+    if "target" not in node:
+        if node in _EMPTY_TARGETS:
+            return None
+        raise ConfigError(f"{key_path}: missing 'target' (the dotted name of the class to build)")
+    if node["target"] in _EMPTY_TARGETS:
+        return None
+    factory = resolve(node["target"], key_path=f"{key_path}.target")
+    params = node.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{key_path}.params: expected a mapping, got {type(params).__name__}")
+    return factory(**dict(params), **extra)

@@ -1,0 +1,19 @@
+"""Attention and normalization for every sgm network, behind one dispatch point.
+
+`attention`, `group_norm` and `layer_norm` take a `backend` argument; `"auto"` (the default) follows
+`SGM_ATTENTION_BACKEND` when it is set, else picks the fastest implementation that supports the inputs.
+"""
+
+from sgm.kernels.attention import attention
+from sgm.kernels.backend import BACKENDS, available_backends, default_backend, use_backend
+from sgm.kernels.norms import group_norm, layer_norm
+
+__all__ = [
+    "BACKENDS",
+    "attention",
+    "available_backends",
+    "default_backend",
+    "group_norm",
+    "layer_norm",
+    "use_backend",
+]

@@ -83,6 +83,8 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.autoencoding.regularizers.quantize.GumbelQuantizer": f"{_AE}.regularizers.quantize.GumbelQuantizer",
     "sgm.modules.autoencoding.losses.GeneralLPIPSWithDiscriminator": f"{_AE}.losses.discriminator_loss.GeneralLPIPSWithDiscriminator",
     "sgm.modules.autoencoding.losses.LatentLPIPS": f"{_AE}.losses.latent_lpips.LatentLPIPS",
+    "sgm.modules.autoencoding.lpips.model.model.NLayerDiscriminator": f"{_AE}.losses.discriminator.NLayerDiscriminator",
+    "sgm.modules.autoencoding.lpips.loss.lpips.LPIPS": f"{_AE}.losses.lpips.LPIPS",
     # Video networks (sgm-video)
     "sgm.modules.diffusionmodules.video_model.VideoUNet": f"{_VIDEO}.unet.VideoUNet",
     "sgm.modules.diffusionmodules.video_model.SpatialUNetModelWithTime": f"{_VIDEO}.sv4d_unet.SpatialUNetModelWithTime",

@@ -2,9 +2,9 @@
 
 `tiled_decode` decodes overlapping latent tiles one at a time and blends them with linear ramps across each
 overlap (weights that sum to one), so only one tile's activations are alive at once. Pixels that only one tile
-covers are that tile's decode exactly; with convolutions only, a tile's decode equals the full decode wherever its
-receptive field stays inside the tile. Group norms and attention see one tile, not the whole image, so seams are
-close to, not equal to, the full decode; a larger tile and overlap bring it closer.
+covers are that tile's decode exactly; for a convolution-only network that equals the full decode wherever the
+receptive field stays inside the tile. Group norms and attention see one tile rather than the whole image, so a real
+decoder's tiles differ somewhat from the full decode (less with larger tiles); the blend keeps seams invisible.
 """
 
 from collections.abc import Callable

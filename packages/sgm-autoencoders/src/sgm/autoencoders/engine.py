@@ -172,12 +172,13 @@ class AutoencodingEngine(AbstractAutoencoder):
         self,
         z: torch.Tensor,
         tile_size: int = 64,
-        overlap: int = 16,
+        overlap: int | None = None,
         max_batch_size: int | None = None,
         **kwargs,
     ) -> torch.Tensor:
-        """`decode` in bounded memory: `max_batch_size` latents at a time, each in overlapping latent tiles
-        blended linearly (see `sgm.autoencoders.tiling`). Keep a video's frames in one chunk (`timesteps=`)."""
+        """`decode` in bounded memory: `max_batch_size` latents at a time, each in overlapping latent tiles blended
+        linearly (overlap defaults to tile_size // 4; see `sgm.autoencoders.tiling`). A video decoder's chunks
+        must hold whole videos (`timesteps=` frames each)."""
         return apply_in_chunks(
             lambda chunk: tiled_decode(lambda tile: self.decode(tile, **kwargs), chunk, tile_size, overlap),
             z,

@@ -47,9 +47,11 @@ def _blend_ramp(starts: list[int], index: int, size: int, scale: int, total: int
     return weight
 
 
-def tiled_decode(decode: DecodeFn, z: torch.Tensor, tile_size: int = 64, overlap: int = 16) -> torch.Tensor:
+def tiled_decode(decode: DecodeFn, z: torch.Tensor, tile_size: int = 64, overlap: int | None = None) -> torch.Tensor:
     """Decode latent `z` `[b, c, h, w]` in `tile_size` x `tile_size` latent tiles overlapping by `overlap` latent
-    pixels, blended linearly; `decode` maps a latent tile to its image (any fixed upscaling factor)."""
+    pixels (default tile_size // 4), blended linearly; `decode` maps a latent tile to its image (any fixed
+    upscaling factor)."""
+    overlap = tile_size // 4 if overlap is None else overlap
     if z.ndim != 4:
         raise ValueError(f"tiled_decode takes latents of shape [b, c, h, w], got {tuple(z.shape)}")
     if tile_size < 1 or not 0 <= overlap < tile_size:

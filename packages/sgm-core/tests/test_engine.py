@@ -7,7 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from sgm.core.config import instantiate
 from sgm.core.engine import DiffusionEngine, IdentityWrapper, OpenAIWrapper
+from sgm.core.nn.unet import UNetModel
 
 UNET = {
     "target": "sgm.modules.diffusionmodules.openaimodel.UNetModel",
@@ -77,6 +79,16 @@ def _cond(batch=2):
     return {"crossattn": torch.randn(batch, 3, 16), "vector": torch.randn(batch, 8)}
 
 
+def test_builds_from_the_reference_target():
+    params = dict(
+        network_config=UNET, denoiser_config=PassThroughDenoiser(), first_stage_config=HalvingFirstStage(),
+        conditioner_config=TinyConditioner(),
+    )  # fmt: skip
+    engine = instantiate({"target": "sgm.models.diffusion.DiffusionEngine", "params": params})
+    assert isinstance(engine, DiffusionEngine) and type(engine.model.diffusion_model) is UNetModel
+    assert engine.sampler is None and engine.scale_factor == 1.0
+
+
 def test_state_dict_prefixes_are_the_official_ones():
     prefixes = {key.split(".")[0] for key in _engine().state_dict()}
     assert prefixes == {"model", "denoiser", "conditioner", "first_stage_model"}
@@ -100,7 +112,8 @@ def test_encode_decode_in_chunks_with_scale_factor():
 
 
 def test_temporal_decoder_gets_the_chunk_length_as_timesteps():
-    engine = _engine(first_stage_config=HalvingFirstStage(decoder_takes_timesteps=True), en_and_decode_n_samples_a_time=3)
+    first_stage = HalvingFirstStage(decoder_takes_timesteps=True)
+    engine = _engine(first_stage_config=first_stage, en_and_decode_n_samples_a_time=3)
     engine.decode_first_stage(torch.randn(4, 4, 2, 2))
     assert [c[2] for c in engine.first_stage_model.calls] == [{"timesteps": 3}, {"timesteps": 1}]
 
@@ -156,9 +169,9 @@ def test_openai_wrapper_maps_the_conditioning():
 def test_identity_wrapper_by_reference_name():
     engine = _engine(network_wrapper="sgm.modules.diffusionmodules.wrappers.IdentityWrapper")
     assert type(engine.model) is IdentityWrapper
-    assert engine.model(torch.zeros(1, 4, 4, 4), torch.zeros(1), _cond(1)["crossattn"], _cond(1)["vector"]).shape == (
-        1, 4, 4, 4,
-    )
+    cond = _cond(1)
+    out = engine.model(torch.zeros(1, 4, 4, 4), torch.zeros(1), cond["crossattn"], cond["vector"])
+    assert out.shape == (1, 4, 4, 4)
 
 
 def test_forward_returns_the_mean_loss():

@@ -50,7 +50,8 @@ def test_geglu_and_feedforward():
     a, b = geglu.proj(x).chunk(2, dim=-1)
     torch.testing.assert_close(geglu(x), a * F.gelu(b))
     assert FeedForward(4, dim_out=5, glu=True)(x).shape == (3, 5)
-    assert set(FeedForward(4, glu=False).state_dict()) == {"net.0.0.weight", "net.0.0.bias", "net.2.weight", "net.2.bias"}
+    keys = {"net.0.0.weight", "net.0.0.bias", "net.2.weight", "net.2.bias"}
+    assert set(FeedForward(4, glu=False).state_dict()) == keys
 
 
 def test_transformer_block_is_three_residual_sublayers():

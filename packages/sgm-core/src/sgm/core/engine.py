@@ -54,7 +54,9 @@ def _build(config: Any, key_path: str) -> Any:
         return instantiate(config, key_path=key_path)
     if isinstance(config, nn.Module) or callable(config):
         return config
-    raise ConfigError(f"{key_path}: expected a {{target, params}} mapping or a built object, got {type(config).__name__}")
+    raise ConfigError(
+        f"{key_path}: expected a {{target, params}} mapping or a built object, got {type(config).__name__}"
+    )
 
 
 class DiffusionEngine(nn.Module):
@@ -96,7 +98,9 @@ class DiffusionEngine(nn.Module):
     ):
         super().__init__()
         if en_and_decode_n_samples_a_time is not None and en_and_decode_n_samples_a_time < 1:
-            raise ValueError(f"en_and_decode_n_samples_a_time must be a positive int, got {en_and_decode_n_samples_a_time}")
+            raise ValueError(
+                f"en_and_decode_n_samples_a_time must be a positive int, got {en_and_decode_n_samples_a_time}"
+            )
         self.log_keys = log_keys
         self.input_key = input_key
         self.optimizer_config = optimizer_config if optimizer_config is not None else {"target": "torch.optim.AdamW"}
@@ -200,7 +204,9 @@ class DiffusionEngine(nn.Module):
         if self.sampler is None:
             raise ValueError("DiffusionEngine has no sampler: pass sampler_config or set engine.sampler")
         if shape is None:
-            raise ValueError("DiffusionEngine.sample needs shape, the latent shape without the batch axis, e.g. (4, 64, 64)")
+            raise ValueError(
+                "DiffusionEngine.sample needs shape, the latent shape without the batch axis, e.g. (4, 64, 64)"
+            )
         randn = torch.randn(batch_size, *shape).to(self.device)  # drawn on the CPU, as the reference, for any device
 
         def denoiser(x: torch.Tensor, sigma: torch.Tensor, c: Mapping[str, torch.Tensor]) -> torch.Tensor:

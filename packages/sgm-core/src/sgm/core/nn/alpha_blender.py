@@ -33,7 +33,9 @@ class AlphaBlender(nn.Module):
         if merge_strategy not in STRATEGIES:
             raise ValueError(f"AlphaBlender: merge_strategy must be one of {STRATEGIES}, got {merge_strategy!r}")
         if rearrange_pattern not in _PATTERNS:
-            raise ValueError(f"AlphaBlender: rearrange_pattern must be one of {list(_PATTERNS)}, got {rearrange_pattern!r}")
+            raise ValueError(
+                f"AlphaBlender: rearrange_pattern must be one of {list(_PATTERNS)}, got {rearrange_pattern!r}"
+            )
         self.merge_strategy = merge_strategy
         self.rearrange_pattern = rearrange_pattern
         mix_factor = torch.tensor([float(alpha)])

@@ -98,6 +98,8 @@ def test_structure_follows_the_options():
     assert [len(b) for b in options.input_blocks] == [1, 2, 1, 1, 2]  # num_attention_blocks=[1, 1]
     assert options.input_blocks[1][1].transformer_blocks[0].disable_self_attn
     assert type(options.input_blocks[3][0]).__name__ == "ResBlock"  # resblock_updown
+    both = UNetModel(**{**TINY_CONFIGS["sd21"], "num_heads": 1})  # as txt2img-clipl: head width wins
+    assert both.input_blocks[1][1].transformer_blocks[0].attn1.heads == 32 // 8
     refiner = UNetModel(**TINY_CONFIGS["refiner"])
     assert refiner.input_blocks[3][1].transformer_blocks[1].attn2.to_k.in_features == CONTEXT
 

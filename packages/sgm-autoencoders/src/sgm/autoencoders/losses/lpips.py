@@ -54,7 +54,8 @@ class VGG16Features(nn.Module):
 
     def load_torchvision_features(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Load torchvision's `vgg16` weights (`features.N.weight` / `.bias`)."""
-        slice_of = {index: number for number, end in enumerate(_SLICE_ENDS, start=1) for index in range(end)}
+        starts = (0, *_SLICE_ENDS[:-1])
+        slice_of = {i: n for n, (a, b) in enumerate(zip(starts, _SLICE_ENDS), start=1) for i in range(a, b)}
         renamed = {}
         for key, value in state_dict.items():
             if key.startswith("features."):
@@ -128,6 +129,9 @@ class LPIPS(nn.Module):
         )
         if pretrained:
             self.load_pretrained(weights_path, vgg_weights_path)
+        else:
+            for lin in (self.lin0, self.lin1, self.lin2, self.lin3, self.lin4):
+                lin.model[-1].weight.data.abs_()  # non-negative, as trained LPIPS weights are: a distance >= 0
         self.requires_grad_(False)
 
     def load_pretrained(self, weights_path: str | Path | None = None, vgg_weights_path: str | Path | None = None) -> None:

@@ -11,7 +11,12 @@ def _seed():
 
 
 def _kl(make_ddconfig, target="sgm.models.autoencoder.AutoencoderKL", **params):
-    config = {"embed_dim": 4, "monitor": "val/rec_loss", "ddconfig": make_ddconfig(), "lossconfig": {"target": "torch.nn.Identity"}}
+    config = {
+        "embed_dim": 4,
+        "monitor": "val/rec_loss",
+        "ddconfig": make_ddconfig(),
+        "lossconfig": {"target": "torch.nn.Identity"},
+    }
     config.update(params)
     return instantiate({"target": target, "params": config}).eval()
 
@@ -79,7 +84,9 @@ def test_engine_from_separate_configs_and_training_hooks(make_ddconfig):
         input_key="image",
     )
     assert model.get_last_layer() is model.decoder.conv_out.weight
-    assert len(model.get_autoencoder_params()) == len(list(model.encoder.parameters())) + len(list(model.decoder.parameters()))
+    assert len(model.get_autoencoder_params()) == len(list(model.encoder.parameters())) + len(
+        list(model.decoder.parameters())
+    )
     assert model.get_discriminator_params() == []
     (optimizer,) = model.build_optimizers(learning_rate=1e-3)
     assert isinstance(optimizer, torch.optim.Adam)

@@ -30,9 +30,7 @@ def test_kl_to_standard_normal_is_the_closed_form():
 def test_kl_between_gaussians_and_nll():
     a = DiagonalGaussianDistribution(torch.randn(2, 4, 3, 3, dtype=torch.float64))
     b = DiagonalGaussianDistribution(torch.randn(2, 4, 3, 3, dtype=torch.float64))
-    expected = 0.5 * (
-        torch.log(b.var / a.var) + (a.var + (a.mean - b.mean) ** 2) / b.var - 1
-    ).sum(dim=(1, 2, 3))
+    expected = 0.5 * (torch.log(b.var / a.var) + (a.var + (a.mean - b.mean) ** 2) / b.var - 1).sum(dim=(1, 2, 3))
     torch.testing.assert_close(a.kl(b), expected)
     torch.testing.assert_close(a.kl(a), torch.zeros(2, dtype=torch.float64))
     x = torch.randn(2, 2, 3, 3, dtype=torch.float64)

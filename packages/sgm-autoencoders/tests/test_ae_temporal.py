@@ -55,7 +55,9 @@ def test_ae3d_conv_mixes_only_along_time():
     x = torch.randn(3, 4, 5, 5)
     out = conv(x, timesteps=3)
     assert conv.time_mix_conv.weight.shape == (4, 4, 3, 1, 1)
-    torch.testing.assert_close(conv(x, skip_video=True), torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
+    torch.testing.assert_close(
+        conv(x, skip_video=True), torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)
+    )
     assert out.shape == x.shape
 
 

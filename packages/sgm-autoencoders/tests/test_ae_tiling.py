@@ -51,12 +51,16 @@ def test_single_tile_is_the_full_decode(make_ddconfig):
 def test_real_decoder_tiles_are_decoded_and_blended_linearly(make_ddconfig):
     """Each tile is the decoder's own output on that latent tile; across an overlap the two tiles are mixed with
     linear weights that sum to one. (GroupNorm sees one tile, so a tile differs from the full decode.)"""
-    model = instantiate(
-        {
-            "target": "sgm.models.autoencoder.AutoencoderKLModeOnly",
-            "params": {"embed_dim": 4, "ddconfig": make_ddconfig(), "lossconfig": {"target": "torch.nn.Identity"}},
-        }
-    ).eval().double()
+    model = (
+        instantiate(
+            {
+                "target": "sgm.models.autoencoder.AutoencoderKLModeOnly",
+                "params": {"embed_dim": 4, "ddconfig": make_ddconfig(), "lossconfig": {"target": "torch.nn.Identity"}},
+            }
+        )
+        .eval()
+        .double()
+    )
     z = torch.randn(3, 4, 8, 14, dtype=torch.float64)
     with torch.no_grad():
         tiled = model.decode_tiled(z, tile_size=8, overlap=2, max_batch_size=2)

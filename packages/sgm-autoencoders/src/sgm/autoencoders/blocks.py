@@ -1,4 +1,4 @@
-"""The building blocks of the image autoencoder (Esser et al. 2021, "Taming Transformers", and LDM, Rombach et al. 2022).
+"""The building blocks of the image autoencoder (Esser et al. 2021, "Taming Transformers"; Rombach et al. 2022).
 
 Parameter names follow the reference checkpoints (`norm1`, `conv1`, `nin_shortcut`, `q`, `k`, `v`, `proj_out`, ...);
 norms and attention are computed through `sgm.kernels`, so one backend switch changes the whole network.

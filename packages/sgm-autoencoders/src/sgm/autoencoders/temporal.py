@@ -93,7 +93,9 @@ class VideoResBlock(ResnetBlock, _MixFactorBlend):
 class AE3DConv(nn.Conv2d):
     """A 2-D convolution followed by a 3-D convolution over (time, height, width) of each video (`time_mix_conv`)."""
 
-    def __init__(self, in_channels: int, out_channels: int, video_kernel_size: int | Sequence[int] = 3, *args, **kwargs):
+    def __init__(
+        self, in_channels: int, out_channels: int, video_kernel_size: int | Sequence[int] = 3, *args, **kwargs
+    ):
         super().__init__(in_channels, out_channels, *args, **kwargs)
         if isinstance(video_kernel_size, int):
             padding = video_kernel_size // 2
@@ -173,9 +175,13 @@ class VideoDecoder(Decoder):
             return make_attn
         return self._make_video_attn
 
-    def _make_video_attn(self, in_channels: int, attn_type: str = "vanilla", attn_kwargs: dict | None = None) -> nn.Module:
+    def _make_video_attn(
+        self, in_channels: int, attn_type: str = "vanilla", attn_kwargs: dict | None = None
+    ) -> nn.Module:
         if attn_type not in ("vanilla", "vanilla-xformers") or attn_kwargs:
-            raise ValueError(f"spatio-temporal attention supports attn_type 'vanilla' / 'vanilla-xformers', got {attn_type!r}")
+            raise ValueError(
+                f"spatio-temporal attention supports attn_type 'vanilla' / 'vanilla-xformers', got {attn_type!r}"
+            )
         return VideoBlock(in_channels, alpha=self.alpha, merge_strategy=self.merge_strategy)
 
     def _make_conv(self) -> Callable[..., nn.Module]:
@@ -190,7 +196,9 @@ class VideoDecoder(Decoder):
             video_kernel_size=self.video_kernel_size, alpha=self.alpha, merge_strategy=self.merge_strategy, **kwargs
         )
 
-    def forward(self, z: torch.Tensor, timesteps: int | None = None, skip_video: bool = False, **kwargs) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, timesteps: int | None = None, skip_video: bool = False, **kwargs
+    ) -> torch.Tensor:
         if not skip_video:
             if timesteps is None or timesteps < 1 or z.shape[0] % timesteps:
                 raise ValueError(

@@ -55,7 +55,9 @@ def tiled_decode(decode: DecodeFn, z: torch.Tensor, tile_size: int = 64, overlap
     if z.ndim != 4:
         raise ValueError(f"tiled_decode takes latents of shape [b, c, h, w], got {tuple(z.shape)}")
     if tile_size < 1 or not 0 <= overlap < tile_size:
-        raise ValueError(f"need tile_size >= 1 and 0 <= overlap < tile_size, got tile_size={tile_size}, overlap={overlap}")
+        raise ValueError(
+            f"need tile_size >= 1 and 0 <= overlap < tile_size, got tile_size={tile_size}, overlap={overlap}"
+        )
     height, width = z.shape[-2:]
     rows, cols = tile_starts(height, tile_size, overlap), tile_starts(width, tile_size, overlap)
     if len(rows) == len(cols) == 1:

@@ -48,7 +48,7 @@ class ActNorm(nn.Module):
 
 
 class NLayerDiscriminator(nn.Module):
-    """PatchGAN: `n_layers` stride-2 4x4 convs (widths ndf * min(2^n, 8)), one stride-1 conv, then one logit per patch."""
+    """PatchGAN: `n_layers` stride-2 4x4 convs (widths ndf * min(2^n, 8)), a stride-1 conv, then a logit per patch."""
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, use_actnorm: bool = False):
         super().__init__()
@@ -61,7 +61,9 @@ class NLayerDiscriminator(nn.Module):
             previous, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
             sequence += [
-                nn.Conv2d(ndf * previous, ndf * mult, kernel_size=kernel, stride=stride, padding=padding, bias=use_bias),
+                nn.Conv2d(
+                    ndf * previous, ndf * mult, kernel_size=kernel, stride=stride, padding=padding, bias=use_bias
+                ),
                 norm_layer(ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]

@@ -134,7 +134,9 @@ class LPIPS(nn.Module):
                 lin.model[-1].weight.data.abs_()  # non-negative, as trained LPIPS weights are: a distance >= 0
         self.requires_grad_(False)
 
-    def load_pretrained(self, weights_path: str | Path | None = None, vgg_weights_path: str | Path | None = None) -> None:
+    def load_pretrained(
+        self, weights_path: str | Path | None = None, vgg_weights_path: str | Path | None = None
+    ) -> None:
         """Load the LPIPS linear layers and (unless that file has them) the VGG16 ImageNet features."""
         lpips_file = _weights_file(weights_path, LPIPS_WEIGHTS_ENV)
         if lpips_file is None:

@@ -12,7 +12,9 @@ class DiagonalGaussianDistribution:
 
     def __init__(self, parameters: torch.Tensor, deterministic: bool = False):
         if parameters.shape[1] % 2:
-            raise ValueError(f"expected moments with an even channel count (mean, logvar), got shape {tuple(parameters.shape)}")
+            raise ValueError(
+                f"expected moments with an even channel count (mean, logvar), got shape {tuple(parameters.shape)}"
+            )
         self.parameters = parameters
         self.mean, self.logvar = torch.chunk(parameters, 2, dim=1)
         self.logvar = torch.clamp(self.logvar, -30.0, 20.0)

@@ -112,7 +112,11 @@ class VectorQuantizer(AbstractQuantizer):
         if self.remap is not None:
             indices = self.remap_to_used(indices.reshape(z.shape[0], -1)).reshape(-1)
         if self.sane_index_shape:
-            indices = indices.reshape(z_q.shape[0], z_q.shape[2], z_q.shape[3]) if is_image else indices.reshape(z.shape[0], -1)
+            indices = (
+                indices.reshape(z_q.shape[0], z_q.shape[2], z_q.shape[3])
+                if is_image
+                else indices.reshape(z.shape[0], -1)
+            )
         log["min_encoding_indices"] = indices
         return z_q, log
 
@@ -129,7 +133,7 @@ class VectorQuantizer(AbstractQuantizer):
 
 
 class EmbeddingEMA(nn.Module):
-    """A codebook updated by exponential moving averages of its assigned vectors (van den Oord et al. 2017, app. A.1)."""
+    """A codebook updated by moving averages of its assigned vectors (van den Oord et al. 2017, appendix A.1)."""
 
     def __init__(self, num_tokens: int, codebook_dim: int, decay: float = 0.99, eps: float = 1e-5):
         super().__init__()

@@ -46,8 +46,6 @@ class BasicTransformerBlock(nn.Module):
     sdp_backend: an `sgm.kernels` attention backend name for this block (None: the process-wide choice).
     """
 
-    sequential_inputs = ("context",)
-
     def __init__(
         self,
         dim: int,

@@ -33,7 +33,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, backend: str
     if name == "auto":
         name = default_backend()
     if name == "auto":
-        name = _auto_attention_backend(q)
+        name = _auto_attention_backend(q, k, v)
     if name == "xformers" and not (xformers_available() and q.is_cuda):
         name = "sdpa"  # the reference's "softmax-xformers" means "the efficient kernel"; elsewhere use torch's
     if name == "math":
@@ -47,7 +47,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, backend: str
     return attention_sdpa(q, k, v)
 
 
-def _auto_attention_backend(q: torch.Tensor) -> str:
+def _auto_attention_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
     from sgm.kernels.triton_dispatch import triton_attention_supported
 
-    return "triton" if triton_attention_supported(q) else "sdpa"
+    return "triton" if triton_attention_supported(q, k, v) else "sdpa"

@@ -1,0 +1,120 @@
+"""Which implementation `attention`, `group_norm` and `layer_norm` run, and the errors for bad requests."""
+
+import importlib
+
+import pytest
+import torch
+
+import sgm.kernels.triton_dispatch as triton_dispatch
+from sgm.kernels import attention, available_backends, group_norm, layer_norm, use_backend
+from sgm.kernels.attention import attention_math
+
+CUDA = torch.cuda.is_available()
+attention_module = importlib.import_module("sgm.kernels.attention")  # the package attribute is the function
+
+
+def _qkv(*shape, dtype=torch.float32, device="cpu"):
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(*shape, generator=gen).to(device, dtype) for _ in range(3)]
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Record which attention implementation runs, by name."""
+    seen = []
+
+    def spy(name, fn):
+        def wrapped(*args, **kwargs):
+            seen.append(name)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(attention_module, "attention_sdpa", spy("sdpa", attention_module.attention_sdpa))
+    monkeypatch.setattr(attention_module, "attention_math", spy("math", attention_module.attention_math))
+    monkeypatch.setattr(triton_dispatch, "triton_attention", spy("triton", triton_dispatch.triton_attention))
+    return seen
+
+
+@pytest.mark.skipif(CUDA, reason="checks the CPU choice")
+def test_auto_on_cpu_uses_torch(calls):
+    q, k, v = _qkv(1, 2, 5, 8)
+    torch.testing.assert_close(attention(q, k, v), attention_math(q, k, v), atol=1e-5, rtol=1e-5)
+    assert calls == ["sdpa"]
+    assert not triton_dispatch.triton_norm_supported(q)
+
+
+def test_explicit_triton_on_cpu_runs_the_kernel(calls):
+    q, k, v = _qkv(1, 2, 5, 8)
+    out = attention(q, k, v, backend="triton")
+    assert calls == ["triton"]
+    torch.testing.assert_close(out, attention_math(q, k, v), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype,dim", [(torch.float64, 16), (torch.float32, 160)])
+def test_auto_falls_back_for_unsupported_inputs(calls, dtype, dim):
+    device = "cuda" if CUDA else "cpu"
+    q, k, v = _qkv(1, 1, 4, dim, dtype=dtype, device=device)
+    out = attention(q, k, v)
+    assert calls == ["sdpa"] and out.dtype == dtype
+    x = torch.randn(1, 4, 3, 3, dtype=dtype, device=device)
+    assert group_norm(x, 2, None, None, 1e-5, backend="auto").dtype == dtype
+
+
+@pytest.mark.parametrize("dtype,dim", [(torch.float64, 16), (torch.float32, 160)])
+def test_explicit_triton_rejects_unsupported_inputs(dtype, dim):
+    q, k, v = _qkv(1, 1, 4, dim, dtype=dtype)
+    with pytest.raises(ValueError, match="backend='triton' cannot run"):
+        attention(q, k, v, backend="triton")
+
+
+def test_env_var_and_use_backend_choose_for_auto(calls, monkeypatch):
+    q, k, v = _qkv(1, 1, 4, 8)
+    monkeypatch.setenv("SGM_ATTENTION_BACKEND", "math")
+    attention(q, k, v)
+    monkeypatch.setenv("SGM_ATTENTION_BACKEND", "triton")
+    attention(q, k, v)
+    with use_backend("sdpa"):
+        attention(q, k, v)
+    assert calls == ["math", "triton", "sdpa"]
+
+
+def test_env_var_triton_runs_the_norm_kernels(monkeypatch):
+    called = []
+    monkeypatch.setattr(triton_dispatch, "triton_layer_norm", lambda *a: called.append("layer") or a[0])
+    monkeypatch.setattr(triton_dispatch, "triton_group_norm", lambda *a: called.append("group") or a[0])
+    monkeypatch.setenv("SGM_ATTENTION_BACKEND", "triton")
+    layer_norm(torch.randn(2, 4), None, None)
+    group_norm(torch.randn(1, 4, 2, 2), 2, activation="silu")
+    assert called == ["layer", "group"]
+
+
+def test_unknown_backend_is_a_clear_error(monkeypatch):
+    q, k, v = _qkv(1, 1, 4, 8)
+    with pytest.raises(ValueError, match="unknown backend 'flash3'"):
+        attention(q, k, v, backend="flash3")
+    with pytest.raises(ValueError, match="unknown backend"):
+        with use_backend("cuda"):
+            pass
+    monkeypatch.setenv("SGM_ATTENTION_BACKEND", "nope")
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        layer_norm(torch.randn(2, 4), None, None)
+
+
+def test_xformers_absent_falls_back_to_sdpa(calls, monkeypatch):
+    monkeypatch.setattr(attention_module, "xformers_available", lambda: False)
+    q, k, v = _qkv(1, 1, 4, 8)
+    attention(q, k, v, backend="xformers")
+    assert calls == ["sdpa"]
+
+
+def test_available_backends_lists_triton_and_torch():
+    names = available_backends()
+    assert {"triton", "sdpa", "math"} <= set(names)
+
+
+def test_bad_norm_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="divisible by 3 groups"):
+        group_norm(torch.randn(1, 4, 2, 2), 3, backend="triton")
+    with pytest.raises(ValueError, match="unknown activation"):
+        group_norm(torch.randn(1, 4, 2, 2), 2, activation="gelu")

@@ -13,6 +13,19 @@ SAMPLERS = [
 ORBIT_FRAMES = 21  # SV3D renders 21 views
 
 
+class ImageUpload(gr.Image):
+    """An image input that hands the app the uploaded file unopened, so the app's own checks (sgm_gradio.uploads)
+    tell the user what is wrong with a file that is not a usable image; it shows in the page as gr.Image."""
+
+    is_template = True  # use gr.Image's front end
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label=label, type="filepath", **kwargs)
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
 def sampler_controls(steps: int, guidance: float, sampler: str = "EulerEDMSampler") -> dict:
     with gr.Accordion("Sampler", open=False):
         return {
@@ -72,7 +85,8 @@ def orbit_controls() -> dict:
             value=even_orbit(10.0),
             headers=["elevation", "azimuth"],
             datatype=["number", "number"],
-            row_count=(ORBIT_FRAMES, "fixed"),
+            row_count=ORBIT_FRAMES,
+            row_limits=(ORBIT_FRAMES, ORBIT_FRAMES),
             column_count=(2, "fixed"),
             label="Per-view elevation and azimuth (degrees)",
             type="array",

@@ -77,7 +77,7 @@ def run_isolated(job: Callable[[], Any]) -> Any:
         raise
     except RunStopped as stopped:
         raise gr.Error(str(stopped), title="Stopped", print_exception=False) from None
-    except Exception as error:  # one user's failure must never take the app down for the others
+    except Exception as error:  # noqa: BLE001 -- one user's failure must never take the app down for the others
         log.error("run failed:\n%s", traceback.format_exc())
         raise gr.Error(user_message(error), print_exception=False) from None
     finally:

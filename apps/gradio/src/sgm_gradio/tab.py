@@ -89,7 +89,7 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
         return f"**Checkpoint missing.** {problem}", gr.update(interactive=False)
 
     # gradio passes the request and the progress tracker at their positions in the signature, hence their order
-    def run(request: gr.Request, progress=gr.Progress(track_tqdm=True), *values):
+    def run(request: gr.Request, progress=gr.Progress(track_tqdm=True), *values):  # noqa: B008
         model_name, *control_values, seed_value = values
         settings = {"model": model_name, **dict(zip(names, control_values)), "seed": int(seed_value or 0)}
         hooks = RunHooks(progress, context.stop_flags.fresh(_session(request)))

@@ -60,7 +60,7 @@ def load_video_frames(path: str | Path | None, limits: UploadLimits = UploadLimi
     path = _checked_path(path, "a video", VIDEO_SUFFIXES, limits)
     try:
         frames = [np.asarray(frame) for frame in iio.imiter(path)]
-    except Exception as error:  # imageio raises many types for unreadable files; all mean the same to a user
+    except Exception as error:  # noqa: BLE001 -- imageio raises many types for unreadable files; all mean the same to a user
         raise UploadError(f"{path.name} is not a readable video ({type(error).__name__}: {error}).") from None
     if not limits.min_frames <= len(frames) <= limits.max_frames:
         raise UploadError(

@@ -1,0 +1,102 @@
+"""The controls tabs share: sampler settings, image size, video options, and the SV3D camera-orbit editor."""
+
+import gradio as gr
+
+SAMPLERS = [
+    "EulerEDMSampler",
+    "HeunEDMSampler",
+    "EulerAncestralSampler",
+    "DPMPP2SAncestralSampler",
+    "DPMPP2MSampler",
+    "LinearMultistepSampler",
+]
+ORBIT_FRAMES = 21  # SV3D renders 21 views
+
+from gradio.events import Dependency
+
+class ImageUpload(gr.Image):
+    """An image input that hands the app the uploaded file unopened, so the app's own checks (sgm_gradio.uploads)
+    tell the user what is wrong with a file that is not a usable image; it shows in the page as gr.Image."""
+
+    is_template = True  # use gr.Image's front end
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label=label, type="filepath", **kwargs)
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+def sampler_controls(steps: int, guidance: float, sampler: str = "EulerEDMSampler") -> dict:
+    with gr.Accordion("Sampler", open=False):
+        return {
+            "sampler": gr.Dropdown(SAMPLERS, value=sampler, label="Sampler"),
+            "steps": gr.Slider(1, 150, value=steps, step=1, label="Steps"),
+            "guidance": gr.Slider(0.0, 20.0, value=guidance, step=0.1, label="Guidance scale (1 = no guidance)"),
+        }
+
+def prompt_controls() -> dict:
+    return {
+        "prompt": gr.Textbox(label="Prompt", lines=2, placeholder="a lighthouse at dusk, oil painting"),
+        "negative_prompt": gr.Textbox(label="Negative prompt", lines=1),
+    }
+
+def size_controls(width: int = 1024, height: int = 1024) -> dict:
+    with gr.Row():
+        return {
+            "width": gr.Slider(256, 2048, value=width, step=64, label="Width"),
+            "height": gr.Slider(256, 2048, value=height, step=64, label="Height"),
+        }
+
+def refiner_controls() -> dict:
+    with gr.Accordion("Refiner (SDXL)", open=False):
+        return {
+            "refiner": gr.Checkbox(False, label="Finish with sdxl-refiner"),
+            "refiner_strength": gr.Slider(0.0, 1.0, value=0.15, step=0.01, label="Refiner strength"),
+        }
+
+def video_controls(frames: int, steps: int, with_motion: bool = True) -> dict:
+    """Frame count, steps, conditioning noise and the decoder chunk; SVD also takes frame rate and motion amount."""
+    controls = {}
+    with gr.Accordion("Video options", open=True):
+        with gr.Row():
+            controls["num_frames"] = gr.Slider(1, 25, value=frames, step=1, label="Frames")
+            controls["steps"] = gr.Slider(1, 100, value=steps, step=1, label="Steps")
+        if with_motion:
+            with gr.Row():
+                controls["fps_id"] = gr.Slider(1, 30, value=6, step=1, label="Frame rate id (fps - 1)")
+                controls["motion_bucket_id"] = gr.Slider(1, 255, value=127, step=1, label="Motion amount")
+        with gr.Row():
+            controls["cond_aug"] = gr.Slider(0.0, 0.5, value=0.02, step=0.01, label="Conditioning noise")
+            controls["decoding_t"] = gr.Slider(
+                1, 25, value=14, step=1, label="Frames decoded at once (less = less memory)"
+            )
+    return controls
+
+def orbit_controls() -> dict:
+    """An elevation for the whole orbit plus one row per view; SV3D_p follows the table, SV3D_u only orbits."""
+    with gr.Accordion("Camera orbit (SV3D_p)", open=True):
+        elevation = gr.Slider(-10.0, 45.0, value=10.0, step=0.5, label="Elevation (degrees)")
+        table = gr.Dataframe(
+            value=even_orbit(10.0),
+            headers=["elevation", "azimuth"],
+            datatype=["number", "number"],
+            row_count=ORBIT_FRAMES,
+            row_limits=(ORBIT_FRAMES, ORBIT_FRAMES),
+            column_count=(2, "fixed"),
+            label="Per-view elevation and azimuth (degrees)",
+            type="array",
+            interactive=True,
+        )
+        even = gr.Button("Even orbit at this elevation", size="sm")
+        even.click(even_orbit, elevation, table, api_name=False, queue=False)
+    return {"elevation": elevation, "orbit": table}
+
+def even_orbit(elevation: float, views: int = ORBIT_FRAMES) -> list[list[float]]:
+    """Views evenly spaced around the object at one elevation, starting beside the input view."""
+    return [[float(elevation), round(360.0 * (i + 1) / views % 360.0, 3)] for i in range(views)]

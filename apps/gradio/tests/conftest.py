@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from PIL import Image
-
 from sgm_gradio.app import build_app
 from sgm_gradio.outputs import RunOutput
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames

@@ -13,17 +13,13 @@ SAMPLERS = [
 ORBIT_FRAMES = 21  # SV3D renders 21 views
 
 
-class ImageUpload(gr.Image):
+def image_upload(label: str, **kwargs) -> gr.Image:
     """An image input that hands the app the uploaded file unopened, so the app's own checks (sgm_gradio.uploads)
-    tell the user what is wrong with a file that is not a usable image; it shows in the page as gr.Image."""
-
-    is_template = True  # use gr.Image's front end
-
-    def __init__(self, label: str, **kwargs):
-        super().__init__(label=label, type="filepath", **kwargs)
-
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
+    tell the user what is wrong with a file that is not a usable image (gr.Image would fail on it first)."""
+    image = gr.Image(label=label, type="filepath", **kwargs)
+    # Set on the instance: subclassing a gradio component makes gradio write a .pyi stub beside this file.
+    image.preprocess = lambda payload: None if payload is None else payload.path
+    return image
 
 
 def sampler_controls(steps: int, guidance: float, sampler: str = "EulerEDMSampler") -> dict:

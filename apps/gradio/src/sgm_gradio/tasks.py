@@ -34,7 +34,7 @@ def _text_to_image_controls() -> dict:
 
 def _image_to_image_controls() -> dict:
     return {
-        "image": controls.ImageUpload("Input image", sources=["upload", "clipboard"]),
+        "image": controls.image_upload("Input image", sources=["upload", "clipboard"]),
         **controls.prompt_controls(),
         "strength": gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Strength (how much to change)"),
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
@@ -45,14 +45,14 @@ def _image_to_image_controls() -> dict:
 
 def _image_to_video_controls() -> dict:
     return {
-        "image": controls.ImageUpload("Input image (1024x576 works best)", sources=["upload", "clipboard"]),
+        "image": controls.image_upload("Input image (1024x576 works best)", sources=["upload", "clipboard"]),
         **controls.video_controls(frames=14, steps=25),
     }
 
 
 def _orbit_controls() -> dict:
     return {
-        "image": controls.ImageUpload("Object image (square, plain background)", sources=["upload"]),
+        "image": controls.image_upload("Object image (square, plain background)", sources=["upload"]),
         **controls.video_controls(frames=controls.ORBIT_FRAMES, steps=50, with_motion=False),
         **controls.orbit_controls(),
     }

@@ -1,6 +1,7 @@
 """The controls tabs share: sampler settings, image size, video options, and the SV3D camera-orbit editor."""
 
 import gradio as gr
+from sgm.video.camera import orbit_azimuths
 
 SAMPLERS = [
     "EulerEDMSampler",
@@ -94,5 +95,5 @@ def orbit_controls() -> dict:
 
 
 def even_orbit(elevation: float, views: int = ORBIT_FRAMES) -> list[list[float]]:
-    """Views evenly spaced around the object at one elevation, starting beside the input view."""
-    return [[float(elevation), round(360.0 * (i + 1) / views % 360.0, 3)] for i in range(views)]
+    """SV3D's default orbit (views evenly spaced, the last at the input view) at one elevation, as table rows."""
+    return [[float(elevation), round(azimuth, 3)] for azimuth in orbit_azimuths(views)]

@@ -4,10 +4,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path("/work/shared")
-INPUTS = SHARED / "inputs"
-LAYOUTS = SHARED / "reference" / "layouts"
-REFERENCE_CONFIGS = SHARED / "reference" / "configs"
+INPUTS = Path("/work/shared/inputs")
 
 
 @pytest.fixture

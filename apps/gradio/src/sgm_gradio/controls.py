@@ -83,7 +83,6 @@ def orbit_controls() -> dict:
             headers=["elevation", "azimuth"],
             datatype=["number", "number"],
             row_count=ORBIT_FRAMES,
-            row_limits=(ORBIT_FRAMES, ORBIT_FRAMES),
             column_count=(2, "fixed"),
             label="Per-view elevation and azimuth (degrees)",
             type="array",

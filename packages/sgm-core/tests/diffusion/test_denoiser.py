@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sgm.core.diffusion.denoiser import Denoiser, DiscreteDenoiser
-from sgm.core.diffusion.scaling import EDMScaling, EpsScaling, VScaling, VScalingWithEDMcNoise
+from sgm.core.diffusion.scaling import EDMScaling, VScaling, VScalingWithEDMcNoise
 from sgm.core.diffusion.sigma_sampling import DiscreteSampling, EDMSampling, ZeroSampler
 from sgm.core.diffusion.weighting import EDMWeighting, EpsWeighting, UnitWeighting, VWeighting
 

@@ -1,0 +1,39 @@
+"""An image pipeline for a catalog model: its config built without allocating, then its checkpoint assigned."""
+
+from pathlib import Path
+
+import torch
+
+from sgm.core import catalog
+from sgm.core.errors import SgmError
+from sgm.core.pipelines.image import ImagePipeline
+
+IMAGE_PIPELINE = "sgm.core.pipelines.image:run"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_pipeline(
+    model: str,
+    *,
+    ckpt: str | Path | None = None,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    watermark: bool = True,
+) -> ImagePipeline:
+    """The `ImagePipeline` of catalog model `model` (e.g. "sdxl-base", "sd-turbo", "digits"), its checkpoint found
+    in `ckpt` or the checkpoint folder; `dtype` ("fp16", "bf16", "fp32") applies to the weights."""
+    from sgm.core.checkpoint import load_checkpoint_into
+
+    entry = catalog.get_entry(model)
+    if entry.pipeline != IMAGE_PIPELINE:
+        raise SgmError(f"{model} is a {entry.task} model, not an image model: use its pipeline {entry.pipeline}")
+    path = catalog.find_checkpoint(model, ckpt)
+    device = device or default_device()
+    engine = catalog.build_model(model, device=device)
+    load_checkpoint_into(engine, path, dtype=dtype, device=device)
+    return ImagePipeline(
+        engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark
+    )

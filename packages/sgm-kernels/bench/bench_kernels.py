@@ -1,0 +1,243 @@
+"""Benchmark of the sgm Triton kernels against torch at the shapes SDXL, SVD and SV4D run (needs a CUDA GPU).
+
+Prints markdown tables (time, TFLOP/s or GB/s, speed-up) and optionally writes every number to a JSON file:
+
+    python packages/sgm-kernels/bench/bench_kernels.py [--json results.json] [--skip-unet]
+
+Attention is timed against each torch SDPA backend (flash, efficient, math, cudnn) and xformers when installed;
+GroupNorm+SiLU against eager torch; and one SDXL UNet step (random weights, bf16, 1024x1024 -> 128x128 latent,
+batch 2) with `use_backend("triton")` against `use_backend("sdpa")` (torch SDPA and torch norms).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from triton.testing import do_bench
+
+from sgm.kernels import attention, group_norm, layer_norm, use_backend
+from sgm.kernels.backend import xformers_available
+from sgm.kernels.norms import group_norm_torch
+
+DTYPE = torch.bfloat16
+
+# name: (batch, heads, query tokens, key tokens, head dim). SVD's temporal attention runs over batch = video batch
+# (2 with classifier-free guidance) x latent height x width, with channels / 64 heads; latent 72x128 is 576x1024.
+# SV4D (576x576 -> 72x72 latent, 5 frames x 9 views) attends over the 9 views ("camera") and the 5 frames ("motion").
+ATTENTION_SHAPES = {
+    "SDXL self 64x64 (4096 tok)": (2, 10, 4096, 4096, 64),
+    "SDXL self 32x32 (1024 tok)": (2, 20, 1024, 1024, 64),
+    "SDXL cross 4096 x 77": (2, 10, 4096, 77, 64),
+    "SVD temporal 14 fr, level 0": (2 * 72 * 128, 5, 14, 14, 64),
+    "SVD temporal 25 fr, level 0": (2 * 72 * 128, 5, 25, 25, 64),
+    "SVD temporal 14 fr, level 1": (2 * 36 * 64, 10, 14, 14, 64),
+    "SV4D camera 9 views": (2 * 5 * 72 * 72, 5, 9, 9, 64),
+    "SV4D motion 5 frames": (2 * 9 * 72 * 72, 5, 5, 5, 64),
+}
+BACKWARD_SHAPES = ["SDXL self 64x64 (4096 tok)", "SVD temporal 14 fr, level 0"]
+
+# SDXL UNet norms at batch 2, 1024x1024 (latent 128x128); the up path sees the concatenated skip channels.
+GROUP_NORM_SHAPES = {
+    "320 x 128x128": (2, 320, 128, 128),
+    "960 x 128x128 (up)": (2, 960, 128, 128),
+    "640 x 64x64": (2, 640, 64, 64),
+    "1920 x 64x64 (up)": (2, 1920, 64, 64),
+    "1280 x 32x32": (2, 1280, 32, 32),
+    "2560 x 32x32 (up)": (2, 2560, 32, 32),
+    "SVD video 320 x 14x72x128": (2, 320, 14, 72, 128),
+}
+LAYER_NORM_SHAPES = {"SDXL 4096 x 640": (2, 4096, 640), "SDXL 1024 x 1280": (2, 1024, 1280)}
+
+# sd_xl_base.yaml network_config (use_checkpoint only matters for training; timed here without gradients)
+SDXL_UNET = dict(
+    adm_in_channels=2816, num_classes="sequential", in_channels=4, out_channels=4, model_channels=320,
+    attention_resolutions=[4, 2], num_res_blocks=2, channel_mult=[1, 2, 4], num_head_channels=64,
+    use_linear_in_transformer=True, transformer_depth=[1, 2, 10], context_dim=2048,
+    spatial_transformer_attn_type="softmax-xformers",
+)  # fmt: skip
+
+SDPA_BACKENDS = {
+    "sdpa-flash": SDPBackend.FLASH_ATTENTION,
+    "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "sdpa-math": SDPBackend.MATH,
+    "sdpa-cudnn": getattr(SDPBackend, "CUDNN_ATTENTION", None),
+}
+
+
+def time_ms(fn) -> float | None:
+    """Median milliseconds of `fn` (L2 flushed between runs), or None when this implementation cannot run it."""
+    try:
+        fn()
+        torch.cuda.synchronize()
+        return do_bench(fn, warmup=10, rep=50, return_mode="median")
+    except (RuntimeError, NotImplementedError, ValueError) as error:
+        print(f"    ({str(error).splitlines()[0][:100]})", file=sys.stderr)
+        return None
+    finally:
+        torch.cuda.empty_cache()
+
+
+def _ms(t: float | None) -> str:
+    return f"{t:.3f}" if t else "n/a"
+
+
+def _ratio(baseline: float | None, ours: float | None) -> str:
+    """How many times faster ours is than the baseline."""
+    return f"{baseline / ours:.2f}x" if baseline and ours else "n/a"
+
+
+def attention_impls() -> dict:
+    impls = {"triton": lambda q, k, v: attention(q, k, v, backend="triton")}
+    for name, backend in SDPA_BACKENDS.items():
+        if backend is not None:
+            impls[name] = lambda q, k, v, b=backend: _sdpa_with(b, q, k, v)
+    if xformers_available():
+        impls["xformers"] = lambda q, k, v: attention(q, k, v, backend="xformers")
+    return impls
+
+
+def _sdpa_with(backend, q, k, v):
+    with sdpa_kernel([backend]):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+def _qkv(shape, requires_grad=False):
+    batch, heads, n_q, n_k, dim = shape
+    make = lambda n: torch.randn(batch, heads, n, dim, device="cuda", dtype=DTYPE, requires_grad=requires_grad)
+    return make(n_q), make(n_k), make(n_k)
+
+
+def bench_attention(results: dict) -> None:
+    impls = attention_impls()
+    print(f"\n### Attention forward ({DTYPE}), ms and TFLOP/s (4 * B * H * Nq * Nk * D)\n")
+    print("| shape | B x H, Nq x Nk, D | " + " | ".join(impls) + " | triton / flash |")
+    print("|---" * (len(impls) + 3) + "|")
+    for name, shape in ATTENTION_SHAPES.items():
+        q, k, v = _qkv(shape)
+        flops = 4 * shape[0] * shape[1] * shape[2] * shape[3] * shape[4]
+        times = {impl: time_ms(lambda f=fn: f(q, k, v)) for impl, fn in impls.items()}
+        results["attention_forward"][name] = {"shape": shape, "ms": times}
+        cells = [f"{t:.3f} ms / {flops / t / 1e9:.0f}" if t else "n/a" for t in times.values()]
+        desc = f"{shape[0]} x {shape[1]}, {shape[2]} x {shape[3]}, {shape[4]}"
+        print(f"| {name} | {desc} | " + " | ".join(cells) + f" | {_ratio(times['sdpa-flash'], times['triton'])} |")
+        del q, k, v
+
+
+def bench_attention_backward(results: dict) -> None:
+    print(f"\n### Attention forward + backward ({DTYPE}), ms\n")
+    print("| shape | triton | sdpa-flash | triton / flash |")
+    print("|---|---|---|---|")
+    for name in BACKWARD_SHAPES:
+        q, k, v = _qkv(ATTENTION_SHAPES[name], requires_grad=True)
+        grad = torch.randn_like(q)
+
+        def step(fn):
+            return lambda: torch.autograd.grad(fn(q, k, v), (q, k, v), grad)
+
+        ours = time_ms(step(lambda *t: attention(*t, backend="triton")))
+        flash = time_ms(step(lambda *t: _sdpa_with(SDPBackend.FLASH_ATTENTION, *t)))
+        results["attention_backward"][name] = {"triton": ours, "sdpa-flash": flash}
+        print(f"| {name} | {_ms(ours)} | {_ms(flash)} | {_ratio(flash, ours)} |")
+        del q, k, v, grad
+
+
+def bench_norms(results: dict) -> None:
+    print(f"\n### GroupNorm(32) + SiLU ({DTYPE}), ms (GB/s of the fused kernel: 2 reads + 1 write)\n")
+    print("| shape | triton fused | eager F.group_norm + F.silu | torch fp32 path (sdpa backend) | speed-up vs eager |")
+    print("|---|---|---|---|---|")
+    for name, shape in GROUP_NORM_SHAPES.items():
+        x = torch.randn(shape, device="cuda", dtype=DTYPE)
+        w = torch.randn(shape[1], device="cuda", dtype=DTYPE)
+        b = torch.randn(shape[1], device="cuda", dtype=DTYPE)
+        ours = time_ms(lambda: group_norm(x, 32, w, b, 1e-5, "silu", backend="triton"))
+        eager = time_ms(lambda: F.silu(F.group_norm(x, 32, w, b, 1e-5)))
+        fp32 = time_ms(lambda: group_norm_torch(x, 32, w, b, 1e-5, "silu"))
+        results["group_norm_silu"][name] = {"shape": shape, "triton": ours, "eager": eager, "torch_fp32": fp32}
+        gbs = f" ({3 * x.numel() * x.element_size() / ours / 1e6:.0f} GB/s)" if ours else ""
+        print(f"| {name} | {_ms(ours)}{gbs} | {_ms(eager)} | {_ms(fp32)} | {_ratio(eager, ours)} |")
+        del x
+    print(f"\n### LayerNorm ({DTYPE}), ms\n")
+    print("| shape | triton | F.layer_norm | speed-up |")
+    print("|---|---|---|---|")
+    for name, shape in LAYER_NORM_SHAPES.items():
+        x = torch.randn(shape, device="cuda", dtype=DTYPE)
+        w, b = torch.randn(2, shape[-1], device="cuda", dtype=DTYPE)
+        ours = time_ms(lambda: layer_norm(x, w, b, 1e-5, backend="triton"))
+        eager = time_ms(lambda: F.layer_norm(x, shape[-1:], w, b, 1e-5))
+        results["layer_norm"][name] = {"shape": shape, "triton": ours, "eager": eager}
+        print(f"| {name} | {_ms(ours)} | {_ms(eager)} | {_ratio(eager, ours)} |")
+
+
+def bench_unet(results: dict) -> None:
+    try:
+        from sgm.core.nn.unet import UNetModel
+    except ImportError as error:
+        print(f"\n(SDXL UNet step skipped: {error})")
+        return
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = UNetModel(**SDXL_UNET).to(DTYPE).eval()
+        x = torch.randn(2, 4, 128, 128, dtype=DTYPE)
+        t = torch.full((2,), 500.0)
+        context = torch.randn(2, 77, 2048, dtype=DTYPE)
+        y = torch.randn(2, 2816, dtype=DTYPE)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"\n### SDXL UNet step ({params / 1e9:.2f} B params, {DTYPE}, batch 2, latent 128x128), ms\n")
+    print("| backend | ms per step | speed-up |")
+    print("|---|---|---|")
+    times, outputs = {}, {}
+    for backend in ("sdpa", "triton"):
+        with torch.no_grad(), use_backend(backend):
+            outputs[backend] = model(x, t, context, y).float()
+            for _ in range(2):
+                model(x, t, context, y)
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(10):
+                model(x, t, context, y)
+            torch.cuda.synchronize()
+            times[backend] = (time.perf_counter() - start) / 10 * 1e3
+    diff = (outputs["triton"] - outputs["sdpa"]).abs().max().item() / (outputs["sdpa"].abs().max().item() + 1e-12)
+    results["unet_step"] = {"ms": times, "params": params, "max_rel_diff": diff}
+    for backend, ms in times.items():
+        print(f"| {backend} | {ms:.1f} | {times['sdpa'] / ms:.2f}x |")
+    print(f"\n(max |triton - sdpa| / max |sdpa| of the step's output: {diff:.2e})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    parser.add_argument("--skip-unet", action="store_true", help="leave out the SDXL UNet step")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("bench_kernels.py needs a CUDA GPU")
+    import triton
+
+    print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | triton {triton.__version__}")
+    results = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "attention_forward": {},
+        "attention_backward": {},
+        "group_norm_silu": {},
+        "layer_norm": {},
+    }
+    for section in (bench_attention, bench_attention_backward, bench_norms):
+        section(results)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+    if not args.skip_unet:
+        bench_unet(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

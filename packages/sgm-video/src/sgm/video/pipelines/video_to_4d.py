@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from sgm.core.errors import SgmError
 from sgm.video import camera
 from sgm.video.io import frame_objects_on_white, load_frames, remove_background, take_frames
 from sgm.video.pipelines.base import StepCallback, VideoPipeline, check_positive_int, check_seed, pixels, to_images
@@ -62,6 +63,8 @@ class VideoTo4DPipeline(VideoPipeline):
         elevations_deg = self.option(elevations_deg, "elevations_deg")
         azimuths_deg = self.option(azimuths_deg, "azimuths_deg")
         if self.sampling["schedule"] == "anchor_dense":
+            if views != len(camera.SV4D_SUBSAMPLED_VIEWS) - 1:
+                raise SgmError(f"SV4D's schedule takes its reference views from SV3D's orbit: views must be 8, got {views}")
             polars, azims = camera.sv3d_cameras(elevations_deg, azimuths_deg)
             picked = list(camera.SV4D_SUBSAMPLED_VIEWS[1:])
             self.cameras = camera.novel_view_cameras(polars, azims, picked, self.frames_per_pass, False)

@@ -10,6 +10,7 @@ from sgm.kernels import attention, available_backends, group_norm, layer_norm, u
 from sgm.kernels.attention import attention_math
 
 CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
 attention_module = importlib.import_module("sgm.kernels.attention")  # the package attribute is the function
 
 
@@ -44,11 +45,27 @@ def test_auto_on_cpu_uses_torch(calls):
     assert not triton_dispatch.triton_norm_supported(q)
 
 
-def test_explicit_triton_on_cpu_runs_the_kernel(calls):
-    q, k, v = _qkv(1, 2, 5, 8)
+@pytest.mark.skipif(not CUDA, reason="checks the GPU choice")
+def test_auto_on_cuda_uses_triton(calls):
+    q, k, v = _qkv(1, 2, 5, 16, dtype=torch.float16, device="cuda")
+    torch.testing.assert_close(attention(q, k, v), attention_math(q, k, v), atol=2e-3, rtol=2e-3)
+    assert calls == ["triton"]
+    assert triton_dispatch.triton_norm_supported(q)
+
+
+def test_explicit_triton_runs_the_kernel(calls):
+    """On CPU this is the interpreter (the conftest sets TRITON_INTERPRET=1 there)."""
+    q, k, v = _qkv(1, 2, 5, 8, device=DEVICE)
     out = attention(q, k, v, backend="triton")
     assert calls == ["triton"]
-    torch.testing.assert_close(out, attention_math(q, k, v), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, attention_math(q, k, v), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not CUDA, reason="on a CPU-only machine the interpreter runs CPU tensors")
+def test_explicit_triton_rejects_cpu_tensors_on_a_gpu_machine():
+    q, k, v = _qkv(1, 1, 4, 8)
+    with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
+        attention(q, k, v, backend="triton")
 
 
 @pytest.mark.parametrize("dtype,dim", [(torch.float64, 16), (torch.float32, 160)])
@@ -69,7 +86,7 @@ def test_explicit_triton_rejects_unsupported_inputs(dtype, dim):
 
 
 def test_env_var_and_use_backend_choose_for_auto(calls, monkeypatch):
-    q, k, v = _qkv(1, 1, 4, 8)
+    q, k, v = _qkv(1, 1, 4, 8, device=DEVICE)
     monkeypatch.setenv("SGM_ATTENTION_BACKEND", "math")
     attention(q, k, v)
     monkeypatch.setenv("SGM_ATTENTION_BACKEND", "triton")

@@ -32,7 +32,9 @@ def test_dtype_applies_to_parameters_not_buffers(tmp_path, tiny_state_dict, dtyp
     expected = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(dtype, torch.float32)
     assert {p.dtype for p in model.parameters()} == {expected}
     assert model.denoiser.sigmas.dtype == torch.float32
-    assert torch.equal(model.first_stage_model.decoder.weight, tiny_state_dict["first_stage_model.decoder.weight"].to(expected))
+    assert torch.equal(
+        model.first_stage_model.decoder.weight, tiny_state_dict["first_stage_model.decoder.weight"].to(expected)
+    )
 
 
 def test_fp16_file_loads_as_model_dtype_by_default(tmp_path, tiny_state_dict):
@@ -45,7 +47,9 @@ def test_fp16_file_loads_as_model_dtype_by_default(tmp_path, tiny_state_dict):
 def test_state_dict_source_and_assign_without_copy(tiny_state_dict):
     model = _empty_model()
     load_checkpoint_into(model, tiny_state_dict)
-    assert model.model.diffusion_model[0].weight.data_ptr() == tiny_state_dict["model.diffusion_model.0.weight"].data_ptr()
+    assert (
+        model.model.diffusion_model[0].weight.data_ptr() == tiny_state_dict["model.diffusion_model.0.weight"].data_ptr()
+    )
 
 
 def test_strict_report_groups_missing_and_unexpected_by_prefix(tiny_state_dict):
@@ -93,7 +97,9 @@ def test_ldm_layout_text_encoder_and_schedule_buffers(tiny_state_dict):
     ldm |= {"model_ema.decay": torch.tensor(0.9999), "model_ema.diffusion_model0weight": torch.ones(8, 4)}
     model = _empty_model()
     report = load_checkpoint_into(model, ldm)
-    assert torch.equal(model.conditioner.embedders[0].model.weight, tiny_state_dict["conditioner.embedders.0.model.weight"])
+    assert torch.equal(
+        model.conditioner.embedders[0].model.weight, tiny_state_dict["conditioner.embedders.0.model.weight"]
+    )
     assert report.diff.renames["cond_stage_model.model.weight"] == "conditioner.embedders.0.model.weight"
     assert sorted(report.diff.ignored)[:2] == ["alphas_cumprod", "betas"] and len(report.diff.ignored) == 5
 

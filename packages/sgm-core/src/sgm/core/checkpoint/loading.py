@@ -82,7 +82,9 @@ def load_checkpoint_into(
     dtype = parse_dtype(dtype)
     is_path = isinstance(path_or_state_dict, (str, Path))
     source = str(path_or_state_dict) if is_path else "state dict"
-    file_layout = read_layout(path_or_state_dict, allow_pickle=allow_pickle) if is_path else layout_of(path_or_state_dict)
+    file_layout = (
+        read_layout(path_or_state_dict, allow_pickle=allow_pickle) if is_path else layout_of(path_or_state_dict)
+    )
     model_tensors = model.state_dict(keep_vars=True)
     diff = compare_layouts(layout_of(model_tensors), file_layout)
     if diff.mismatched or (strict and not diff.fits):

@@ -24,7 +24,13 @@ def catalog_layouts(names: Iterable[str] | None = None) -> tuple[dict[str, Layou
     for name in catalog.CATALOG if names is None else names:
         try:
             layouts[name] = catalog.expected_layout(name)
-        except (SgmError, ValueError, ImportError, TypeError, KeyError) as error:  # a model package or class not installed
+        except (
+            SgmError,
+            ValueError,
+            ImportError,
+            TypeError,
+            KeyError,
+        ) as error:  # a model package or class not installed
             unavailable[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
     return layouts, unavailable
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sgm.core.checkpoint.reading import SAFETENSORS_DTYPES, Layout, dtype_name
+from sgm.core.checkpoint.reading import SAFETENSORS_DTYPES, dtype_name
 
 _CODES = {name: code for code, name in SAFETENSORS_DTYPES.items()}
 

@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from sgm.core import catalog
+from sgm.core.config.aliases import REFERENCE_TARGETS
+from sgm.core.errors import SgmError
+
+SHARED_CONFIGS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "configs" / "configs" / "inference"
+DESIGN_NAMES = (
+    "sd-2.1 sd-2.1-768 sdxl-base sdxl-refiner sdxl-turbo sd-turbo svd svd-xt svd-xt-1.1 svd-image-decoder "
+    "svd-xt-image-decoder sv3d-u sv3d-p sv4d sv4d2 sv4d2-8views digits"
+).split()
+IMAGE_CONFIGS = {
+    "sd-2.1": "sd_2_1",
+    "sd-2.1-768": "sd_2_1_768",
+    "sdxl-base": "sd_xl_base",
+    "sdxl-refiner": "sd_xl_refiner",
+}
+
+
+def test_catalog_names_tasks_and_sources():
+    assert list(catalog.CATALOG) == DESIGN_NAMES
+    for entry in catalog.CATALOG.values():
+        assert entry.task in catalog.TASKS
+        assert all(file.endswith(".safetensors") for file in entry.files)
+        if entry.bundled_weights is None:
+            assert entry.source.startswith("https://huggingface.co/stabilityai/")
+        assert entry.pipeline.count(":") == 1
+        for key in ("steps", "sampler", "discretization", "cfg", "seed", "width", "height"):
+            assert key in entry.defaults, (entry.name, key)
+        assert (
+            entry.defaults["width"] % entry.size_multiple == 0 and entry.defaults["height"] % entry.size_multiple == 0
+        )
+    assert catalog.CATALOG["sdxl-base"].file == "sd_xl_base_1.0.safetensors"
+    assert catalog.CATALOG["sd-2.1"].file == "v2-1_512-ema-pruned.safetensors"
+    assert catalog.CATALOG["sv4d2-8views"].file == "sv4d2_8views.safetensors"
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(SgmError, match="unknown model 'sdxl'.*sdxl-base"):
+        catalog.get_entry("sdxl")
+
+
+def test_missing_checkpoint_names_file_folder_and_source(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(catalog.CHECKPOINT_DIR_ENV, raising=False)
+    with pytest.raises(SgmError) as error:
+        catalog.find_checkpoint("sdxl-base")
+    message = str(error.value)
+    assert "sd_xl_base_1.0.safetensors" in message and str(tmp_path / "checkpoints") in message
+    assert "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0" in message and "\n" not in message
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_checkpoint_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(catalog.CHECKPOINT_DIR_ENV, raising=False)
+    (tmp_path / "checkpoints").mkdir()
+    local = tmp_path / "checkpoints" / "sd_xl_turbo_1.0.safetensors"  # the turbo model's second official name
+    local.write_bytes(b"x")
+    assert catalog.find_checkpoint("sdxl-turbo") == Path("checkpoints/sd_xl_turbo_1.0.safetensors")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "sd_xl_turbo_1.0_fp16.safetensors").write_bytes(b"x")
+    monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(elsewhere))
+    assert catalog.find_checkpoint("sdxl-turbo") == elsewhere / "sd_xl_turbo_1.0_fp16.safetensors"
+    assert catalog.find_checkpoint("sdxl-turbo", local) == local
+    with pytest.raises(SgmError, match="checkpoint file not found: .*nothing.safetensors"):
+        catalog.find_checkpoint("sdxl-turbo", tmp_path / "nothing.safetensors")
+
+
+def test_config_resources_can_live_in_other_packages():
+    assert "def " in catalog.Resource("sgm.kernels", "attention.py").open_text()
+    with pytest.raises(SgmError, match="configs/models/none.yaml of package sgm.kernels is not installed"):
+        catalog.Resource("sgm.kernels", "configs/models/none.yaml").open_text()
+    assert catalog.CATALOG["svd"].config == catalog.Resource("sgm.video", "configs/models/svd.yaml")
+
+
+@pytest.mark.parametrize("name", [*IMAGE_CONFIGS, "digits"])
+def test_core_configs_name_only_allowed_targets_and_no_sampler(name):
+    config = catalog.model_config(name)
+    assert "sampler_config" not in config.params and "ckpt_path" not in config.params
+    targets = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            targets.extend([node["target"]] if "target" in node else [])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(OmegaConf.to_container(config))
+    assert targets and all(
+        t.startswith(("sgm.core.", "sgm.conditioners.", "sgm.autoencoders.", "torch.nn.")) for t in targets
+    )
+
+
+def _with_our_targets(node):
+    if isinstance(node, dict):
+        return {k: REFERENCE_TARGETS.get(v, v) if k == "target" else _with_our_targets(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_our_targets(v) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("name", IMAGE_CONFIGS)
+def test_image_configs_are_the_reference_ones_with_our_class_paths(name):
+    reference = SHARED_CONFIGS / f"{IMAGE_CONFIGS[name]}.yaml"
+    if not reference.is_file():
+        pytest.skip("the reference configs (../shared/reference/configs) are not present")
+    expected = _with_our_targets(OmegaConf.to_container(OmegaConf.load(reference).model))
+    assert OmegaConf.to_container(catalog.model_config(name)) == expected

@@ -1,0 +1,5 @@
+import sys
+
+from sgm_train_app.cli import main
+
+sys.exit(main())

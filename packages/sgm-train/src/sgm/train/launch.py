@@ -1,0 +1,130 @@
+"""From merged YAML configs to a finished (or resumed) Lightning run: what `uv run apps/train` does.
+
+The config has the reference's shape: `model` ({target, params} plus `base_learning_rate`), `data` (a data module
+block) and `lightning` (`trainer` arguments, `modelcheckpoint`, `callbacks`, `logger`, `strategy`).
+"""
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from sgm.core.config import ConfigError, instantiate, load_config
+from sgm.train.autoencoder_module import AutoencoderTrainer
+from sgm.train.checkpoint_io import AtomicCheckpointIO
+from sgm.train.diffusion_module import DiffusionTrainer
+from sgm.train.run_dir import RUN_DIR_ENV, RunDir, new_run_dir, resume_target
+from sgm.train.trainer_config import build_callbacks, build_loggers, trainer_arguments
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SEED = 23  # the reference main.py's default
+
+
+@dataclass
+class TrainOptions:
+    """What the command line says: configs, `key=value` overrides and run settings."""
+
+    base: Sequence[str | Path] = ()
+    overrides: Sequence[str] = ()
+    name: str | None = None
+    resume: str | Path | None = None
+    max_steps: int | None = None
+    logdir: str | Path = "logs"
+    seed: int = DEFAULT_SEED
+    scale_lr: bool = False
+    wandb: bool = False
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainRun:
+    run_dir: RunDir
+    trainer: pl.Trainer
+    module: pl.LightningModule
+
+
+def _is_rank_zero() -> bool:
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def training_module(engine: Any, learning_rate: float) -> pl.LightningModule:
+    """The Lightning module that trains `engine`: DiffusionTrainer, AutoencoderTrainer, or a LightningModule as is."""
+    if isinstance(engine, pl.LightningModule):
+        engine.learning_rate = learning_rate
+        return engine
+    if hasattr(engine, "denoiser") and hasattr(engine, "loss_fn"):
+        return DiffusionTrainer(engine, learning_rate)
+    if hasattr(engine, "build_optimizers"):
+        return AutoencoderTrainer(engine, learning_rate)
+    raise ConfigError(f"model: do not know how to train a {type(engine).__name__} (expected a DiffusionEngine or an autoencoder)")
+
+
+def _batch_size(data_config: DictConfig) -> int:
+    params = data_config.get("params") or {}
+    if "batch_size" in params:
+        return int(params["batch_size"])
+    try:
+        return int(params["train"]["loader"]["batch_size"])
+    except (KeyError, TypeError):
+        raise ConfigError("data.params: need batch_size (or train.loader.batch_size)") from None
+
+
+def learning_rate(config: DictConfig, trainer: pl.Trainer, scale_lr: bool) -> float:
+    """`model.base_learning_rate`, times accumulate_grad_batches * devices * batch size with `scale_lr` (as main.py)."""
+    base_lr = float(config.model.get("base_learning_rate", 1.0e-4))
+    if not scale_lr:
+        return base_lr
+    devices = trainer.num_devices * trainer.num_nodes
+    return trainer.accumulate_grad_batches * devices * _batch_size(config.data) * base_lr
+
+
+def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir, Path | None]:
+    """The merged config, the run directory and the checkpoint to resume (None for a new run)."""
+    checkpoint = None
+    base = [Path(p) for p in options.base]
+    if options.resume:
+        run, checkpoint = resume_target(options.resume)
+        if run.config_file.is_file():
+            base = [run.config_file, *base]
+    else:
+        name = options.name if options.name is not None else (base[0].stem if base else "")
+        run = new_run_dir(options.logdir, name)
+    if not base:
+        raise ConfigError("no config given: pass --base config.yaml (e.g. apps/train/configs/toy/digits.yaml)")
+    config = load_config(*base, overrides=options.overrides)
+    for key in ("model", "data"):
+        if key not in config:
+            raise ConfigError(f"the merged config has no `{key}` block")
+    return config, run, checkpoint
+
+
+def fit(options: TrainOptions) -> TrainRun:
+    """Train (or resume) as the configs say; returns the run directory, trainer and module."""
+    config, run, checkpoint = load_run_config(options)
+    pl.seed_everything(options.seed, workers=True)
+    if _is_rank_zero():
+        run.create()
+        OmegaConf.save(config, run.config_file)
+        os.environ[RUN_DIR_ENV] = str(run.root)  # DDP children re-run the command and must log here too
+    lightning_config = config.get("lightning") or OmegaConf.create()
+    engine = instantiate(config.model, key_path="model")
+    monitor = getattr(engine, "monitor", None)
+    trainer_kwargs = trainer_arguments(lightning_config, options.max_steps, options.trainer_overrides)
+    trainer = pl.Trainer(
+        **trainer_kwargs,
+        default_root_dir=str(run.root),
+        logger=build_loggers(lightning_config, run, options.wandb),
+        callbacks=build_callbacks(lightning_config, run, monitor),
+        plugins=[AtomicCheckpointIO()],
+    )
+    module = training_module(engine, learning_rate(config, trainer, options.scale_lr))
+    logger.info("learning rate %.3g", module.learning_rate)
+    data = instantiate(config.data, key_path="data")
+    trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
+    return TrainRun(run, trainer, module)

@@ -1,0 +1,111 @@
+"""The reference's `lightning:` config block as Lightning objects: trainer arguments, loggers, callbacks, strategy."""
+
+import importlib.util
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from lightning.pytorch import loggers as pl_loggers
+from omegaconf import DictConfig, OmegaConf
+
+from sgm.core.config import ConfigError, instantiate
+from sgm.train.run_dir import RunDir
+
+logger = logging.getLogger(__name__)
+
+TRAINSTEP_CHECKPOINTS = "metrics_over_trainsteps_checkpoint"
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _merge(default: Mapping, override: Any) -> dict:
+    return _plain(OmegaConf.merge(OmegaConf.create(dict(default)), override or {}))
+
+
+def _cpu_devices(devices: Any) -> Any:
+    """The reference's configs name GPUs (`devices: 0,`); on a machine without CUDA that means one CPU process."""
+    if isinstance(devices, str) and devices.strip(" ,").replace(",", "").isdigit():
+        logger.warning("no CUDA device: training on the CPU instead of GPU(s) %s", devices)
+        return 1
+    return devices
+
+
+def trainer_arguments(lightning_config: Mapping, max_steps: int | None, overrides: Mapping | None = None) -> dict:
+    """`lightning.trainer` plus the command line's settings, with the `strategy` block built."""
+    arguments = dict(_plain(lightning_config.get("trainer")) or {})
+    arguments.update(overrides or {})
+    if max_steps is not None:
+        arguments["max_steps"] = max_steps
+    accelerator = arguments.get("accelerator", "auto")
+    if accelerator in ("auto", "gpu", "cuda") and not torch.cuda.is_available():
+        if accelerator != "auto":
+            logger.warning("accelerator %r asked for but no CUDA device is available: using the CPU", accelerator)
+        arguments["accelerator"] = "cpu"
+        if "devices" in arguments:
+            arguments["devices"] = _cpu_devices(arguments["devices"])
+    if "strategy" in lightning_config:
+        arguments["strategy"] = instantiate(lightning_config["strategy"], key_path="lightning.strategy")
+    return arguments
+
+
+def build_loggers(lightning_config: Mapping, run: RunDir, wandb: bool) -> list:
+    """CSV metrics always (a new `version_N` per start), TensorBoard when installed, W&B when asked for, plus
+    `lightning.logger` if the config gives one."""
+    loggers: list = [pl_loggers.CSVLogger(save_dir=str(run.root), name="metrics")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(pl_loggers.TensorBoardLogger(save_dir=str(run.root), name="tensorboard"))
+    if wandb:
+        if importlib.util.find_spec("wandb") is None:
+            raise ConfigError("--wandb needs the wandb package: uv pip install wandb")
+        loggers.append(pl_loggers.WandbLogger(name=run.root.name, id=run.root.name, save_dir=str(run.root)))
+    if lightning_config.get("logger"):
+        loggers.append(instantiate(lightning_config["logger"], key_path="lightning.logger"))
+    return loggers
+
+
+def build_callbacks(lightning_config: Mapping, run: RunDir, monitor: str | None) -> list:
+    """The checkpoint callback (`last.ckpt` plus top-k), the image logger, the learning-rate monitor and whatever
+    `lightning.callbacks` adds or changes, with main.py's defaults."""
+    checkpoint_params: dict[str, Any] = {
+        "dirpath": str(run.checkpoints),
+        "filename": "{epoch:06}-{step:09}",
+        "verbose": True,
+        "save_last": True,
+    }
+    if monitor:
+        checkpoint_params |= {"monitor": monitor, "save_top_k": 3}
+    checkpoint = _merge(
+        {"target": "lightning.pytorch.callbacks.ModelCheckpoint", "params": checkpoint_params},
+        lightning_config.get("modelcheckpoint"),
+    )
+    defaults: dict[str, Any] = {
+        "checkpoint_callback": checkpoint,
+        "image_logger": {"target": "main.ImageLogger", "params": {"batch_frequency": 1000, "max_images": 4}},
+        "learning_rate_logger": {
+            "target": "lightning.pytorch.callbacks.LearningRateMonitor",
+            "params": {"logging_interval": "step"},
+        },
+    }
+    configured = _plain(lightning_config.get("callbacks")) or {}
+    if TRAINSTEP_CHECKPOINTS in configured:
+        defaults[TRAINSTEP_CHECKPOINTS] = {
+            "target": "lightning.pytorch.callbacks.ModelCheckpoint",
+            "params": {
+                "dirpath": str(run.checkpoints / "trainstep_checkpoints"),
+                "filename": "{epoch:06}-{step:09}",
+                "verbose": True,
+                "save_top_k": -1,
+                "every_n_train_steps": 10000,
+                "save_weights_only": True,
+            },
+        }
+    merged = _merge(defaults, configured)
+    callbacks = []
+    for name, block in merged.items():
+        if not block or "target" not in block:
+            raise ConfigError(f"lightning.callbacks.{name}: needs a target (the callback class)")
+        callbacks.append(instantiate(block, key_path=f"lightning.callbacks.{name}"))
+    return callbacks

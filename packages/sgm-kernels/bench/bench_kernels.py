@@ -229,14 +229,11 @@ def main() -> None:
         "group_norm_silu": {},
         "layer_norm": {},
     }
-    for section in (bench_attention, bench_attention_backward, bench_norms):
+    sections = [bench_attention, bench_norms] + ([] if args.skip_unet else [bench_unet]) + [bench_attention_backward]
+    for section in sections:
         section(results)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
-    if not args.skip_unet:
-        bench_unet(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

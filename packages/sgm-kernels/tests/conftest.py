@@ -11,16 +11,9 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 tl.dot is only exact on a GPU")
-
-
-@pytest.fixture
-def device() -> str:
-    return DEVICE
-
 
 @pytest.fixture(autouse=True)
 def _no_backend_env(monkeypatch):
-    """Each test picks its backend itself."""
+    """Each test picks its backend itself; on a GPU, fixed tile sizes spare the autotuner's compiles."""
     monkeypatch.delenv("SGM_ATTENTION_BACKEND", raising=False)
+    monkeypatch.setenv("SGM_KERNELS_AUTOTUNE", "0")

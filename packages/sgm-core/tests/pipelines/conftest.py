@@ -9,7 +9,6 @@ reports its levels like the real Decoder.
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -110,6 +109,14 @@ class PoolingFirstStage(nn.Module):
         return F.interpolate(z / self.scale, scale_factor=self.factor, mode="nearest")
 
 
+class SmoothFirstStage(PoolingFirstStage):
+    """Bilinear upsampling into (-0.8, 0.8): smooth mid-range images, like natural ones, which the DWT-DCT
+    watermark survives (it does not survive saturated flat blocks)."""
+
+    def decode(self, z):
+        return 0.8 * torch.tanh(F.interpolate(z / self.scale, scale_factor=self.factor, mode="bilinear"))
+
+
 def _unet(in_channels: int, context_dim: int | None, adm_in_channels: int | None, num_classes=None) -> dict:
     params = dict(
         in_channels=in_channels, out_channels=in_channels, model_channels=32, num_res_blocks=1, channel_mult=[1, 2],
@@ -129,15 +136,18 @@ def _randomized(engine: DiffusionEngine) -> DiffusionEngine:
     return engine.eval()
 
 
-def text_engine(size_keys=("original_size_as_tuple", "crop_coords_top_left", "target_size_as_tuple"), factor=2):
-    """SDXL-shaped: text cross-attention plus size (or aesthetic) vectors, DDPM eps denoiser, 3-channel latents."""
+def text_engine(
+    size_keys=("original_size_as_tuple", "crop_coords_top_left", "target_size_as_tuple"), factor=2, smooth=False
+):
+    """SDXL-shaped: text cross-attention plus size (or aesthetic) vectors, DDPM eps denoiser, 3-channel latents;
+    `smooth` picks the SmoothFirstStage."""
     embedders = [ByteTextEmbedder(), *[SizeEmbedder(key) for key in size_keys]]
     widths = {"aesthetic_score": SIZE_WIDTH}
     adm = sum(widths.get(key, 2 * SIZE_WIDTH) for key in size_keys) or None
     engine = DiffusionEngine(
         network_config=_unet(3, TEXT_WIDTH, adm, "sequential" if adm else None),
         denoiser_config=DDPM_DENOISER,
-        first_stage_config=PoolingFirstStage(factor),
+        first_stage_config=(SmoothFirstStage if smooth else PoolingFirstStage)(factor),
         conditioner_config=TinyConditioner(embedders),
         scale_factor=0.5,
     )

@@ -99,10 +99,10 @@ def test_sdxl_zeroes_the_empty_negative_prompt_unless_one_is_given(text_pipeline
     prompt; a negative prompt given on purpose is embedded."""
     zeroing = type(text_pipeline)(text_pipeline.engine, defaults={**text_pipeline.defaults,
                                   "force_uc_zero_embeddings": ["txt"]}, watermark=False)  # fmt: skip
-    _, uncond = zeroing._conditionings(Prompt("a fox", ""), 1, (16, 16))
+    _, uncond = zeroing.conditionings_for(Prompt("a fox", ""), 1, (16, 16))
     assert torch.count_nonzero(uncond["crossattn"]) == 0
-    _, uncond = zeroing._conditionings(Prompt("a fox", "blurry"), 1, (16, 16))
-    _, plain_uncond = text_pipeline._conditionings(Prompt("a fox", "blurry"), 1, (16, 16))
+    _, uncond = zeroing.conditionings_for(Prompt("a fox", "blurry"), 1, (16, 16))
+    _, plain_uncond = text_pipeline.conditionings_for(Prompt("a fox", "blurry"), 1, (16, 16))
     assert torch.equal(uncond["crossattn"], plain_uncond["crossattn"])
 
 

@@ -45,7 +45,7 @@ def report_steps(sampler: Any, callback: StepCallback | None, stage: str) -> Non
 
 
 def use_noise_source(sampler: Any, noise: str, seed: int) -> None:
-    """"numpy": the sampler's per-step noise is turbo.py's `SeededNoise(seed)`; "torch": torch's global stream."""
+    """With "numpy" the sampler's per-step noise is turbo.py's `SeededNoise(seed)`; "torch" keeps torch's own."""
     if noise == "numpy" and hasattr(sampler, "noise_sampler"):
         sampler.noise_sampler = SeededNoise(seed)
 

@@ -13,8 +13,22 @@ from PIL import Image
 
 from sgm.core.errors import SgmError
 from sgm.core.pipelines import generation as gen
-from sgm.core.pipelines.conditioning import Prompt, class_unconditional, conditionings, conditioning_batch, embedder_keys
-from sgm.core.pipelines.images import ImageSource, check_size, fitting_size, image_to_tensor, load_image, to_pil, to_uint8
+from sgm.core.pipelines.conditioning import (
+    Prompt,
+    class_unconditional,
+    conditioning_batch,
+    conditionings,
+    embedder_keys,
+)
+from sgm.core.pipelines.images import (
+    ImageSource,
+    check_size,
+    fitting_size,
+    image_to_tensor,
+    load_image,
+    to_pil,
+    to_uint8,
+)
 from sgm.core.pipelines.sampler_settings import SamplerSettings, build_sampler
 from sgm.core.pipelines.watermarking import watermarked
 
@@ -97,7 +111,9 @@ class ImagePipeline:
         except TypeError as error:
             raise SgmError(f"unknown sampling option: {error}") from None
 
-    def _conditionings(self, prompt: Prompt, n: int, size: tuple[int, int]) -> tuple[dict, dict]:
+    def conditionings_for(self, prompt: Prompt, n: int, size: tuple[int, int]) -> tuple[dict, dict]:
+        """`(cond, uncond)` for `n` samples of `size = (height, width)`: the defaults' zeroed embeddings (not the
+        text's when a negative prompt is given) and each class embedder's "no class"."""
         conditioner = self.engine.conditioner
         keys = embedder_keys(conditioner)
         batch, batch_uc = conditioning_batch(keys, prompt, n, size, self.engine.device)
@@ -142,7 +158,7 @@ class ImagePipeline:
     ) -> torch.Tensor:
         """Latents from noise (seeding first); `stop_at_strength` stops where a refiner takes over."""
         gen.seed_everything(seed)
-        cond, uncond = self._conditionings(prompt, num_samples, (height, width))
+        cond, uncond = self.conditionings_for(prompt, num_samples, (height, width))
         shape = (num_samples, self.latent_channels, height // self.latent_factor, width // self.latent_factor)
         sampler = self._sampler(settings, seed, callback, "sampling")
         return gen.sample_from_noise(
@@ -196,7 +212,7 @@ class ImagePipeline:
         source = latents if latents is not None else pixels
         factor = 1 if latents is None else self.latent_factor
         size = (source.shape[2] * factor, source.shape[3] * factor)
-        cond, uncond = self._conditionings(prompt, source.shape[0], size)
+        cond, uncond = self.conditionings_for(prompt, source.shape[0], size)
         if latents is None:
             latents = gen.encode(self.engine, pixels)  # may draw: a KL encoder samples its posterior
         sampler = self._sampler(settings, seed, callback, stage)

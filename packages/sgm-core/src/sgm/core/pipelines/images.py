@@ -17,7 +17,8 @@ def load_image(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, np.ndarray):
-        if source.dtype != np.uint8 or source.ndim not in (2, 3) or (source.ndim == 3 and source.shape[2] not in (3, 4)):
+        channels = source.shape[2] if source.ndim == 3 else 1
+        if source.dtype != np.uint8 or source.ndim not in (2, 3) or channels not in (1, 3, 4):
             raise SgmError(
                 f"init image array must be uint8 [H, W], [H, W, 3] or [H, W, 4], got {source.dtype} {source.shape}"
             )

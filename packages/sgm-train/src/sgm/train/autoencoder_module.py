@@ -56,6 +56,7 @@ class AutoencoderTrainer(EngineModule):
             loss, log_dict = self._loss(batch, optimizer_idx, "train")
             self.manual_backward(loss)
         optimizer.step()
+        self.update_ema()
         self.log_dict(log_dict, prog_bar=False, on_step=True, on_epoch=False)
         if optimizer_idx == 0:
             self.log("loss", loss.detach().mean(), prog_bar=True, logger=False, on_step=True, on_epoch=False)

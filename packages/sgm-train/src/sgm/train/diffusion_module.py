@@ -42,6 +42,10 @@ class DiffusionTrainer(EngineModule):
             self.log("lr_abs", self.optimizers().param_groups[0]["lr"], prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.update_ema()
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         with self.ema_scope():
             loss, _ = self.shared_step(batch)

@@ -56,7 +56,9 @@ class EngineModule(pl.LightningModule):
             self.model_ema.train(mode)
         return self
 
-    def on_train_batch_end(self, *args, **kwargs) -> None:
+    def update_ema(self) -> None:
+        """One EMA step; called right after each optimizer step, so a checkpoint saved at the end of the
+        batch (callbacks run before the module's own batch-end hook) already holds it."""
         if self.use_ema:
             self.model_ema(self.ema_target())
 

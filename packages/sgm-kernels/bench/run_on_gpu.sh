@@ -12,7 +12,9 @@ export PYTHONUNBUFFERED=1
   python3 -c "import sys, torch, triton; print('python', sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__version__)"
 } 2>&1 | tee "$OUT/env.txt"
 start=$(date +%s)
-timeout "${TEST_TIMEOUT:-180}" python3 -m pytest packages/sgm-kernels/tests -q -p no:cacheprovider --durations=5 2>&1 \
+# Each kernel variant is compiled on first use (fp32 ones slowly): spread the tests over processes when xdist is there.
+parallel=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
+timeout "${TEST_TIMEOUT:-240}" python3 -m pytest packages/sgm-kernels/tests -q -p no:cacheprovider $parallel 2>&1 \
   | tee "$OUT/tests.log"
 echo "tests took $(( $(date +%s) - start )) s" | tee -a "$OUT/tests.log"
 timeout "${BENCH_TIMEOUT:-330}" python3 packages/sgm-kernels/bench/bench_kernels.py --json "$OUT/bench.json" "$@" 2>&1 \

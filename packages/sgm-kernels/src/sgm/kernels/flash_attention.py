@@ -32,8 +32,8 @@ def _fixed_config(n_q: int, n_k: int, head_block: int, tile: int, long_m: int, l
 
 
 def _forward_candidates(seq: int) -> list[triton.Config]:
-    """Configurations the autotuner times on a GPU, for the padded sequence length `seq`."""
-    if seq <= SHORT_SEQUENCE:
+    """Configurations the autotuner times on a GPU, for the padded sequence length `seq` (0: long sequences)."""
+    if 0 < seq <= SHORT_SEQUENCE:
         shapes = [(32, 1), (64, 2), (64, 4), (128, 4), (128, 8)]
         return [
             triton.Config({"BLOCK_M": t, "BLOCK_N": t, "PAIRS": t // seq}, num_warps=w, num_stages=2)
@@ -71,7 +71,7 @@ def _launch_shape(q: torch.Tensor, k: torch.Tensor) -> dict:
 
 
 def _grid(rows: int, n_pairs: int):
-    return lambda meta: (triton.cdiv(rows, meta["BLOCK_M"] // meta["PAIRS"]), triton.cdiv(n_pairs, meta["PAIRS"]))
+    return lambda meta: (triton.cdiv(n_pairs, meta["PAIRS"]), triton.cdiv(rows, meta["BLOCK_M"] // meta["PAIRS"]))
 
 
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,8 +110,8 @@ def attention_backward(q, k, v, out, lse, grad_out) -> tuple[torch.Tensor, torch
         *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(grad_out), *_strides(dq),
         **shape, **scales, **config,
     )  # fmt: skip
-    keys_grid = (triton.cdiv(shape["n_k"], config["BLOCK_N"] // config["PAIRS"]),
-                 triton.cdiv(shape["n_pairs"], config["PAIRS"]))  # fmt: skip
+    keys_grid = (triton.cdiv(shape["n_pairs"], config["PAIRS"]),
+                 triton.cdiv(shape["n_k"], config["BLOCK_N"] // config["PAIRS"]))  # fmt: skip
     _attention_bwd_dkdv_kernel[keys_grid](
         q, k, v, grad_out, dk, dv, lse, delta,
         *_strides(q), *_strides(k), *_strides(v), *_strides(grad_out), *_strides(dk), *_strides(dv),

@@ -10,6 +10,7 @@ from sgm.kernels.triton_norms import (
     _group_norm_apply_kernel,
     _group_norm_bwd_dx_kernel,
     _group_norm_bwd_sums_kernel,
+    _group_norm_one_program_kernel,
     _layer_norm_bwd_kernel,
     _layer_norm_fwd_kernel,
 )
@@ -33,24 +34,35 @@ def _group_norm_blocks(spatial: int, group_numel: int) -> tuple[int, int, int]:
     return min(2048, triton.next_power_of_2(spatial)), min(4096, triton.next_power_of_2(group_numel)), 4
 
 
+def _one_program_per_group(group_numel: int) -> bool:
+    """Groups up to this size run as one program each: one launch, which wins while launches cost more than reads."""
+    return group_numel <= (256 if _small_blocks() else 1 << 17)
+
+
 def group_norm_forward(x, num_groups, weight, bias, eps, activation):
     """x: contiguous `[batch, channels, spatial]`. Returns y and the per-group mean and 1/std (fp32)."""
     batch, channels, spatial = x.shape
     group_numel = channels // num_groups * spatial
     block, chunk, warps = _group_norm_blocks(spatial, group_numel)
+    y = torch.empty_like(x)
+    mean = torch.empty(batch * num_groups, device=x.device, dtype=torch.float32)
+    rstd = torch.empty_like(mean)
+    if _one_program_per_group(group_numel):
+        _group_norm_one_program_kernel[(batch * num_groups,)](
+            x, y, weight, bias, mean, rstd, channels, num_groups, spatial, eps, ACTIVATION=activation,
+            BLOCK=64 if _small_blocks() else 8192, num_warps=16,
+        )  # fmt: skip
+        return y, mean, rstd
     n_chunks = triton.cdiv(group_numel, chunk)
     part_mean = torch.empty(batch * num_groups, n_chunks, device=x.device, dtype=torch.float32)
     part_m2 = torch.empty_like(part_mean)
     _group_chunk_stats_kernel[(batch * num_groups, n_chunks)](
         x, part_mean, part_m2, group_numel, n_chunks, BLOCK=chunk, num_warps=warps
     )
-    mean = torch.empty(batch * num_groups, device=x.device, dtype=torch.float32)
-    rstd = torch.empty_like(mean)
     block_c = min(1024, triton.next_power_of_2(n_chunks))
     _group_merge_stats_kernel[(batch * num_groups,)](
         part_mean, part_m2, mean, rstd, group_numel, n_chunks, eps, CHUNK=chunk, BLOCK_C=block_c
     )
-    y = torch.empty_like(x)
     _group_norm_apply_kernel[(batch * channels, triton.cdiv(spatial, block))](
         x, y, weight, bias, mean, rstd, channels, num_groups, spatial, ACTIVATION=activation, BLOCK=block,
         num_warps=warps,

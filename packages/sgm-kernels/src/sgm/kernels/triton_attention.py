@@ -61,8 +61,8 @@ def _attention_fwd_kernel(
 ):
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
-    pid_m = tl.program_id(0)
-    pid_p = tl.program_id(1)
+    pid_p = tl.program_id(0)  # pairs on the first grid axis: it takes more than 65535 programs
+    pid_m = tl.program_id(1)
     q_off, q_token, row_pair, q_valid = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt,
                                                    BLOCK_M, PAIRS)
     k_off, k_token0, col_pair, _ = _tile_rows(pid_p, 0, n_k, n_pairs, n_heads, skb, skh, skt, BLOCK_N, PAIRS)
@@ -117,8 +117,8 @@ def _attention_bwd_dq_kernel(
     """dQ = scale * dS K with dS = P * (dP - delta), dP = dO V^T, delta = rowsum(dO * O); also stores delta."""
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
-    pid_m = tl.program_id(0)
-    pid_p = tl.program_id(1)
+    pid_p = tl.program_id(0)  # pairs on the first grid axis: it takes more than 65535 programs
+    pid_m = tl.program_id(1)
     q_off, q_token, row_pair, q_valid = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt,
                                                    BLOCK_M, PAIRS)
     o_off, _, _, _ = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sob, soh, sot, BLOCK_M, PAIRS)
@@ -160,8 +160,8 @@ def _attention_bwd_dkdv_kernel(
     """dV = P^T dO and dK = scale * dS^T Q for one block of keys, looping over the queries (transposed tiles)."""
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
-    pid_n = tl.program_id(0)
-    pid_p = tl.program_id(1)
+    pid_p = tl.program_id(0)
+    pid_n = tl.program_id(1)
     k_off, _, key_pair, k_valid = _tile_rows(pid_p, pid_n * SEQ_N, n_k, n_pairs, n_heads, skb, skh, skt,
                                              BLOCK_N, PAIRS)
     v_off, _, _, _ = _tile_rows(pid_p, pid_n * SEQ_N, n_k, n_pairs, n_heads, svb, svh, svt, BLOCK_N, PAIRS)

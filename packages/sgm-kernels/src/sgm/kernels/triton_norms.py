@@ -1,8 +1,10 @@
 """Triton kernels for GroupNorm (Wu & He 2018) with an optional fused SiLU, and LayerNorm (Ba et al. 2016).
 
-GroupNorm over `[batch, channels, spatial]` (spatial flattened: H*W, or T*H*W for video) runs in three steps so that
-large groups spread over many programs: per-chunk mean and M2, merged per group with Chan et al.'s (1979) parallel
-variance formula, then one pass that normalizes, applies the affine map and the activation. All statistics are fp32.
+GroupNorm over `[batch, channels, spatial]` (spatial flattened: H*W, or T*H*W for video): a group of moderate size is
+one program that reads it twice (statistics, then output; the second read hits L2), a single launch. Large groups
+(video) run in three steps that spread a group over many programs: per-chunk mean and M2, merged per group with
+Chan et al.'s (1979) parallel variance formula, then one pass that normalizes, applies the affine map and the
+activation. All statistics are fp32.
 """
 
 import triton
@@ -14,6 +16,46 @@ def _silu_and_grad(z):
     """SiLU z * sigmoid(z) and its derivative sigmoid(z) * (1 + z * (1 - sigmoid(z)))."""
     sig = 1.0 / (1.0 + tl.exp(-z))
     return z * sig, sig * (1.0 + z * (1.0 - sig))
+
+
+@triton.jit
+def _group_norm_one_program_kernel(X, Y, W, B, MEAN, RSTD, channels, groups, spatial, eps,
+                                   ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+    """GroupNorm of one (batch, group), a contiguous range; per-block statistics merged as in Chan et al."""
+    group = tl.program_id(0)
+    per_group = channels // groups
+    group_numel = per_group * spatial
+    base = group.to(tl.int64) * group_numel
+    count = tl.zeros([1], tl.float32)
+    mean = tl.zeros([1], tl.float32)
+    m2 = tl.zeros([1], tl.float32)
+    for start in range(0, group_numel, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < group_numel
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        n_block = tl.minimum(group_numel - start, BLOCK).to(tl.float32)
+        block_mean = tl.sum(x, 0) / n_block
+        block_m2 = tl.sum(tl.where(mask, (x - block_mean) * (x - block_mean), 0.0), 0)
+        delta = block_mean - mean
+        total = count + n_block
+        mean += delta * n_block / total
+        m2 += block_m2 + delta * delta * count * n_block / total
+        count = total
+    rstd = 1.0 / tl.sqrt(m2 / count + eps)
+    first = tl.arange(0, 1)
+    tl.store(MEAN + group + first, mean)
+    tl.store(RSTD + group + first, rstd)
+    channel0 = (group % groups) * per_group
+    for start in range(0, group_numel, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < group_numel
+        channel = channel0 + offs // spatial
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        scale = rstd * tl.load(W + channel, mask=mask, other=0.0).to(tl.float32)
+        y = (x - mean) * scale + tl.load(B + channel, mask=mask, other=0.0).to(tl.float32)
+        if ACTIVATION == "silu":
+            y, _ = _silu_and_grad(y)
+        tl.store(Y + base + offs, y.to(Y.dtype.element_ty), mask=mask)
 
 
 @triton.jit

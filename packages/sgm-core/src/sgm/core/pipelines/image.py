@@ -138,6 +138,11 @@ class ImagePipeline:
         images = [to_pil(array) for array in to_uint8(samples)]
         return Samples(images, seed, latents, {"model": self.name, **parameters, "seed": seed})
 
+    def default_size(self, width: int | None, height: int | None) -> tuple[int | None, int | None]:
+        """The given width and height, or this model's default for either one left None."""
+        width = self.defaults.get("width") if width is None else width
+        return width, self.defaults.get("height") if height is None else height
+
     @staticmethod
     def describe(settings: SamplerSettings, **extra: Any) -> dict[str, Any]:
         """The parameters recorded with a result: `extra` and the sampler, schedule, steps and guidance."""
@@ -183,8 +188,7 @@ class ImagePipeline:
         the other `SamplerSettings` fields; original_size / crop_coords_top_left: SDXL micro-conditioning
         `(height, width)` / `(top, left)` (default: the image size, no crop)."""
         settings, seed = self.settings(**sampling), check_seed(self.defaults.get("seed") if seed is None else seed)
-        width, height = check_size(width or self.defaults.get("width"), height or self.defaults.get("height"),
-                                   self.size_multiple)  # fmt: skip
+        width, height = check_size(*self.default_size(width, height), self.size_multiple)
         text = Prompt(prompt, negative_prompt, original_size, tuple(crop_coords_top_left))
         latents = self.sample_latents(
             text, width=width, height=height, num_samples=check_count(num_samples), settings=settings, seed=seed,
@@ -276,3 +280,10 @@ class ImagePipeline:
             settings=settings, seed=seed, callback=callback,
         )  # fmt: skip
         return self.finish(latents, seed, self.describe(settings, labels=labels, width=width, height=height))
+
+
+def run(request: Any) -> list:
+    """`sgm sample` for an image model (the catalog's pipeline entry): see `sgm.core.pipelines.running`."""
+    from sgm.core.pipelines.running import run_request  # it loads models through the catalog, which names this
+
+    return run_request(request)

@@ -22,9 +22,11 @@ def load_pipeline(
     device: str | None = None,
     dtype: str | torch.dtype | None = None,
     watermark: bool = True,
+    allow_pickle: bool = False,
 ) -> ImagePipeline:
     """The `ImagePipeline` of catalog model `model` (e.g. "sdxl-base", "sd-turbo", "digits"), its checkpoint found
-    in `ckpt` or the checkpoint folder; `dtype` ("fp16", "bf16", "fp32") applies to the weights."""
+    in `ckpt` or the checkpoint folder; `dtype` ("fp16", "bf16", "fp32") applies to the weights; `allow_pickle`
+    permits .ckpt files (pickles run code: only for files you trust)."""
     from sgm.core.checkpoint import load_checkpoint_into
 
     entry = catalog.get_entry(model)
@@ -33,7 +35,7 @@ def load_pipeline(
     path = catalog.find_checkpoint(model, ckpt)
     device = device or default_device()
     engine = catalog.build_model(model, device=device)
-    load_checkpoint_into(engine, path, dtype=dtype, device=device)
+    load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark
     )

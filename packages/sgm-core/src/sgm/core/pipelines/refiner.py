@@ -40,8 +40,7 @@ def txt2img_with_refiner(
     seed = check_seed(base.defaults.get("seed") if seed is None else seed)
     strength = base.defaults.get("refiner_strength", DEFAULT_REFINER_STRENGTH)
     strength = check_strength(strength if refiner_strength is None else refiner_strength)
-    width, height = check_size(width or base.defaults.get("width"), height or base.defaults.get("height"),
-                               base.size_multiple)  # fmt: skip
+    width, height = check_size(*base.default_size(width, height), base.size_multiple)
     text = Prompt(prompt, negative_prompt)
     noisy = base.sample_latents(
         text, width=width, height=height, num_samples=check_count(num_samples), settings=settings, seed=seed,

@@ -1,0 +1,1 @@
+"""The sgm command line: `sgm sample | models | layout | inspect | detect` (see `sgm --help`)."""

@@ -1,0 +1,1 @@
+"""One module per subcommand, each with `add_parser(subparsers)`; the parser's `run(args)` does the work."""

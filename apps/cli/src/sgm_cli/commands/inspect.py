@@ -1,0 +1,35 @@
+"""`sgm inspect FILE`: which models a checkpoint file fits."""
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inspect",
+        help="tell which model(s) a checkpoint file fits",
+        description="Read a checkpoint's keys and shapes (for .safetensors only the header) and print the catalog "
+        "models it fits; when none fits, the closest one with its missing and unexpected keys by prefix.",
+    )
+    parser.add_argument("file", metavar="FILE", help="a .safetensors checkpoint (.ckpt/.pt with --allow-pickle)")
+    parser.add_argument("--allow-pickle", action="store_true", help="also read pickled torch files (.ckpt, .pt)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sgm.core.checkpoint import catalog_layouts, rank_models, read_layout
+
+    file_layout = read_layout(args.file, allow_pickle=args.allow_pickle)  # an unreadable file fails here, fast
+    layouts, unavailable = catalog_layouts()
+    ranked = rank_models(args.file, layouts, allow_pickle=args.allow_pickle)
+    fits = [match.name for match in ranked if match.diff.fits]
+    print(f"{args.file}: {len(file_layout)} tensors")
+    if fits:
+        print(f"fits: {', '.join(fits)}")
+    elif ranked:
+        closest = ranked[0]
+        print(f"fits no known model; closest: {closest.name} ({closest.diff.problems} differences)")
+        for line in closest.diff.summary():
+            print(f"  {line}")
+    if unavailable:
+        print(f"not compared (model code not installed): {', '.join(unavailable)}")
+    return 0

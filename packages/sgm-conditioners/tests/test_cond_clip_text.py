@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from sgm.conditioners.clip_text import FrozenCLIPEmbedder
 from sgm.conditioners.tokenizer import EOT_TOKEN_ID
 
@@ -42,9 +41,11 @@ def test_hidden_layer_index_counts_the_embedding_output(embedder, tiny_clip_text
 def test_state_dict_has_the_official_names(embedder):
     state = embedder.state_dict()
     assert all(key.startswith("transformer.text_model.") for key in state)
-    assert {"transformer.text_model.embeddings.token_embedding.weight",
-            "transformer.text_model.encoder.layers.2.self_attn.q_proj.weight",
-            "transformer.text_model.final_layer_norm.bias"} <= set(state)
+    assert {
+        "transformer.text_model.embeddings.token_embedding.weight",
+        "transformer.text_model.encoder.layers.2.self_attn.q_proj.weight",
+        "transformer.text_model.final_layer_norm.bias",
+    } <= set(state)
     position_ids = state["transformer.text_model.embeddings.position_ids"]
     assert position_ids.dtype == torch.int64 and position_ids.tolist() == [list(range(77))]
 
@@ -61,7 +62,7 @@ def test_loads_with_and_without_position_ids(embedder, tiny_clip_text):
 
 def test_frozen_and_fp64(embedder):
     assert not embedder.transformer.training and not any(p.requires_grad for p in embedder.parameters())
-    z32, pooled32 = embedder(PROMPTS)
+    z32, _ = embedder(PROMPTS)
     z64, pooled64 = embedder.double()(PROMPTS)
     assert z64.dtype == pooled64.dtype == torch.float64
     torch.testing.assert_close(z64.float(), z32, atol=1e-4, rtol=1e-4)

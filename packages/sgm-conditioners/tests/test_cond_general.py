@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from sgm.conditioners.general import GeneralConditioner
 from sgm.conditioners.simple import ClassEmbedder
 from sgm.core.nn.timestep import timestep_embedding
@@ -16,8 +15,11 @@ def _conditioner(**ucg) -> GeneralConditioner:
             {"target": IDENTITY, "input_key": "ctx_a", **ucg.get("ctx_a", {})},
             {"target": IDENTITY, "input_key": "ctx_b"},
             {"target": IDENTITY, "input_key": "vec", **ucg.get("vec", {})},
-            {"target": "sgm.modules.encoders.modules.ConcatTimestepEmbedderND", "params": {"outdim": 8},
-             "input_key": "size"},
+            {
+                "target": "sgm.modules.encoders.modules.ConcatTimestepEmbedderND",
+                "params": {"outdim": 8},
+                "input_key": "size",
+            },
             {"target": IDENTITY, "input_key": "image"},
             {"target": IDENTITY, "input_key": "image2"},
         ]
@@ -110,10 +112,17 @@ def test_unconditional_conditioning_forces_zeros_and_restores_rates():
 def test_frozen_embedders_stay_in_eval_and_trainable_ones_train():
     conditioner = GeneralConditioner(
         [
-            {"target": "sgm.modules.encoders.modules.ClassEmbedder", "params": {"embed_dim": 4, "n_classes": 3},
-             "input_key": "cls"},
-            {"target": "sgm.modules.encoders.modules.ClassEmbedder", "params": {"embed_dim": 4, "n_classes": 3},
-             "input_key": "cls2", "is_trainable": True},
+            {
+                "target": "sgm.modules.encoders.modules.ClassEmbedder",
+                "params": {"embed_dim": 4, "n_classes": 3},
+                "input_key": "cls",
+            },
+            {
+                "target": "sgm.modules.encoders.modules.ClassEmbedder",
+                "params": {"embed_dim": 4, "n_classes": 3},
+                "input_key": "cls2",
+                "is_trainable": True,
+            },
         ]
     )
     conditioner.train()

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from sgm.core.config import instantiate, load_config
 
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference"  # ../shared next to the repository

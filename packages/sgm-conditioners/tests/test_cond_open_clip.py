@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from sgm.conditioners.open_clip_image import (
     CLIP_MEAN,
     CLIP_STD,
@@ -56,7 +55,7 @@ def test_text_state_dict_and_tokens(sdxl_text):
 
 
 def test_text_fp64_stays_fp64(sdxl_text):
-    z32, pooled32 = sdxl_text(PROMPTS)
+    _, pooled32 = sdxl_text(PROMPTS)
     z64, pooled64 = sdxl_text.double()(PROMPTS)
     assert z64.dtype == pooled64.dtype == torch.float64
     torch.testing.assert_close(pooled64.float(), pooled32, atol=1e-4, rtol=1e-4)
@@ -87,7 +86,12 @@ def test_image_embedding_normalises_like_clip(image_embedder):
 
 def test_image_state_dict_keeps_text_leftovers(image_embedder):
     keys = set(image_embedder.state_dict())
-    assert {"model.token_embedding.weight", "model.ln_final.weight", "model.text_projection", "model.visual.proj"} <= keys
+    assert {
+        "model.token_embedding.weight",
+        "model.ln_final.weight",
+        "model.text_projection",
+        "model.visual.proj",
+    } <= keys
     assert not any(key.startswith("model.transformer.") for key in keys)
     assert "mean" not in keys and "std" not in keys
 
@@ -97,8 +101,9 @@ def test_image_dropout_and_output_forms(tiny_open_clip, image_embedder):
     dropped = _copy(FrozenOpenCLIPImageEmbedder(arch=tiny_open_clip, ucg_rate=1.0, unsqueeze_dim=True), image_embedder)
     assert dropped(images).shape == (3, 1, 16) and dropped(images).eq(0).all()
     torch.testing.assert_close(dropped(images, no_dropout=True)[:, 0], image_embedder(images))
-    repeated = _copy(FrozenOpenCLIPImageEmbedder(arch=tiny_open_clip, repeat_to_max_len=True, max_length=5),
-                     image_embedder)
+    repeated = _copy(
+        FrozenOpenCLIPImageEmbedder(arch=tiny_open_clip, repeat_to_max_len=True, max_length=5), image_embedder
+    )
     tokens, z = repeated(images)
     assert tokens.shape == (3, 5, 16) and torch.equal(tokens, z[:, None].expand(3, 5, 16))
     with_tokens = _copy(FrozenOpenCLIPImageEmbedder(arch=tiny_open_clip, output_tokens=True), image_embedder)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from sgm.conditioners.image_resize import antialiased_resize, gaussian_blur2d, gaussian_kernel1d
 from sgm.conditioners.simple import ConcatTimestepEmbedderND, IdentityEncoder, SpatialRescaler
 from sgm.core.nn.timestep import timestep_embedding

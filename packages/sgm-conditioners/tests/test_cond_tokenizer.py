@@ -1,7 +1,6 @@
 """The offline CLIP tokenizer: vocabulary size, special ids, known ids, round trips, truncation and padding."""
 
 import pytest
-
 from sgm.conditioners.tokenizer import EOT_TOKEN_ID, SOT_TOKEN_ID, ClipTokenizer
 
 
@@ -37,7 +36,7 @@ def test_cleaning_collapses_whitespace_and_lowercases():
 
 
 def test_bad_input_is_a_clear_error():
-    with pytest.raises(ValueError, match="strings"):
+    with pytest.raises(TypeError, match="strings"):
         ClipTokenizer()(["ok", 3])
     with pytest.raises(ValueError, match="clean"):
         ClipTokenizer("bert")

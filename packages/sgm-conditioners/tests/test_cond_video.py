@@ -2,12 +2,14 @@
 
 import pytest
 import torch
-
 from sgm.conditioners.video import VideoPredictionEmbedderWithEncoder
 from sgm.core.config import instantiate
 from sgm.core.nn.timestep import timestep_embedding
 
-EDM_SAMPLING = {"target": "sgm.modules.diffusionmodules.sigma_sampling.EDMSampling", "params": {"p_mean": -3.0, "p_std": 0.5}}
+EDM_SAMPLING = {
+    "target": "sgm.modules.diffusionmodules.sigma_sampling.EDMSampling",
+    "params": {"p_mean": -3.0, "p_std": 0.5},
+}
 SIGMA_COND = {"target": "sgm.modules.encoders.modules.ConcatTimestepEmbedderND", "params": {"outdim": 8}}
 CONV = {"target": "torch.nn.Conv2d", "params": {"in_channels": 3, "out_channels": 4, "kernel_size": 2, "stride": 2}}
 
@@ -15,8 +17,12 @@ CONV = {"target": "torch.nn.Conv2d", "params": {"in_channels": 3, "out_channels"
 def test_one_frame_is_noised_encoded_scaled_and_copied():
     torch.manual_seed(0)
     embedder = VideoPredictionEmbedderWithEncoder(
-        n_cond_frames=1, n_copies=3, encoder_config=CONV, sigma_sampler_config=EDM_SAMPLING,
-        sigma_cond_config=SIGMA_COND, scale_factor=0.5,
+        n_cond_frames=1,
+        n_copies=3,
+        encoder_config=CONV,
+        sigma_sampler_config=EDM_SAMPLING,
+        sigma_cond_config=SIGMA_COND,
+        scale_factor=0.5,
     )
     frames = torch.randn(2, 3, 8, 8)
     torch.manual_seed(1)
@@ -33,8 +39,11 @@ def test_one_frame_is_noised_encoded_scaled_and_copied():
 
 def test_several_frames_share_their_sample_sigma():
     embedder = VideoPredictionEmbedderWithEncoder(
-        n_cond_frames=2, n_copies=5, encoder_config={"target": "torch.nn.Identity"},
-        sigma_sampler_config=EDM_SAMPLING, sigma_cond_config=SIGMA_COND,
+        n_cond_frames=2,
+        n_copies=5,
+        encoder_config={"target": "torch.nn.Identity"},
+        sigma_sampler_config=EDM_SAMPLING,
+        sigma_cond_config=SIGMA_COND,
     )
     frames = torch.zeros(4, 1, 2, 2)
     noisy, sigma_cond = embedder(frames)
@@ -66,8 +75,19 @@ def test_autoencoder_through_config_encodes_to_the_posterior_mean():
         "params": {
             "embed_dim": 4,
             "lossconfig": {"target": "torch.nn.Identity"},
-            "ddconfig": dict(attn_type="vanilla", double_z=True, z_channels=4, resolution=16, in_channels=3, out_ch=3,
-                             ch=32, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[], dropout=0.0),
+            "ddconfig": {
+                "attn_type": "vanilla",
+                "double_z": True,
+                "z_channels": 4,
+                "resolution": 16,
+                "in_channels": 3,
+                "out_ch": 3,
+                "ch": 32,
+                "ch_mult": [1, 2],
+                "num_res_blocks": 1,
+                "attn_resolutions": [],
+                "dropout": 0.0,
+            },
         },
     }
     embedder = VideoPredictionEmbedderWithEncoder(

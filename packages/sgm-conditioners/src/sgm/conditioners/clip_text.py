@@ -3,29 +3,28 @@
 from collections.abc import Mapping
 
 import torch
-import torch.nn as nn
-from transformers import CLIPTextConfig, CLIPTextModel
-
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.conditioners.tokenizer import EOT_TOKEN_ID, VOCAB_SIZE, ClipTokenizer
+from torch import nn
+from transformers import CLIPTextConfig, CLIPTextModel
 
-# openai/clip-vit-large-patch14's text_config; eos_token_id 2 keeps transformers' pooling at the argmax id (the end token).
+# openai/clip-vit-large-patch14's text_config; eos_token_id 2 makes transformers pool at the argmax id (the end token).
 CLIP_TEXT_CONFIGS: dict[str, dict] = {
-    "openai/clip-vit-large-patch14": dict(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=768,
-        intermediate_size=3072,
-        projection_dim=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        max_position_embeddings=77,
-        hidden_act="quick_gelu",
-        layer_norm_eps=1e-5,
-        bos_token_id=0,
-        pad_token_id=1,
-        eos_token_id=2,
-    ),
+    "openai/clip-vit-large-patch14": {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "projection_dim": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "max_position_embeddings": 77,
+        "hidden_act": "quick_gelu",
+        "layer_norm_eps": 1e-5,
+        "bos_token_id": 0,
+        "pad_token_id": 1,
+        "eos_token_id": 2,
+    },
 }
 
 

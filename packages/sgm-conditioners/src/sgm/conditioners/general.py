@@ -1,16 +1,15 @@
 """GeneralConditioner: runs every embedder on its batch entries and joins the outputs by dimension."""
 
 import logging
-from contextlib import nullcontext
 from collections.abc import Mapping, Sequence
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn as nn
 from omegaconf import DictConfig, ListConfig, OmegaConf
-
 from sgm.core.config import instantiate
+from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +47,8 @@ class GeneralConditioner(nn.Module):
     zeroing the embedding).
     """
 
-    OUTPUT_DIM2KEYS = {2: "vector", 3: "crossattn", 4: "concat", 5: "concat"}
-    KEY2CATDIM = {"vector": 1, "crossattn": 2, "concat": 1, "cond_view": 1, "cond_motion": 1}
+    OUTPUT_DIM2KEYS: ClassVar[dict[int, str]] = {2: "vector", 3: "crossattn", 4: "concat", 5: "concat"}
+    KEY2CATDIM: ClassVar[dict[str, int]] = {"vector": 1, "crossattn": 2, "concat": 1, "cond_view": 1, "cond_motion": 1}
 
     def __init__(self, emb_models: Sequence[Mapping] | ListConfig):
         super().__init__()

@@ -30,7 +30,11 @@ def gaussian_blur2d(x: torch.Tensor, kernel_size: tuple[int, int], sigma: tuple[
 
 
 def antialiased_resize(
-    x: torch.Tensor, size: tuple[int, int], interpolation: str = "bicubic", align_corners: bool = True, antialias: bool = True
+    x: torch.Tensor,
+    size: tuple[int, int],
+    interpolation: str = "bicubic",
+    align_corners: bool = True,
+    antialias: bool = True,
 ) -> torch.Tensor:
     """`x` (`[batch, channels, height, width]`) resized to `size`, blurred first when it shrinks."""
     height, width = x.shape[-2:]

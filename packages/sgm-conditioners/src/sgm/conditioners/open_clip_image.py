@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 import torch
 from einops import rearrange, repeat
-
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.conditioners.image_resize import antialiased_resize
@@ -86,7 +85,9 @@ class FrozenOpenCLIPImageEmbedder(AbstractEmbModel):
 
     def forward(self, image: torch.Tensor, no_dropout: bool = False):
         if image.dim() not in (4, 5):
-            raise ValueError(f"expected images [batch, 3, H, W] (or [batch, crops, 3, H, W]), got shape {tuple(image.shape)}")
+            raise ValueError(
+                f"expected images [batch, 3, H, W] (or [batch, crops, 3, H, W]), got shape {tuple(image.shape)}"
+            )
         with reference_autocast(image.device):
             z = self.encode_with_vision_transformer(image)
             tokens = None

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 
 import open_clip
 import torch
-import torch.nn as nn
 from open_clip.model import CLIP
+from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 
@@ -22,7 +22,9 @@ def open_clip_config(arch: str | Mapping) -> dict:
     if missing:
         raise ValueError(f"open_clip config for {arch!r} lacks {sorted(missing)}")
     if config.pop("custom_text", False) or "hf_model_name" in config["text_cfg"]:
-        raise ValueError(f"open_clip architecture {arch!r} has a custom/HF text tower; only CLIP text towers are supported")
+        raise ValueError(
+            f"open_clip architecture {arch!r} has a custom/HF text tower; only CLIP text towers are supported"
+        )
     return config
 
 

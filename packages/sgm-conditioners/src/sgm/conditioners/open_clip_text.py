@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 
 import torch
-
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.conditioners.open_clip_model import build_open_clip, run_resblocks

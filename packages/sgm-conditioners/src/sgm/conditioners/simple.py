@@ -1,12 +1,11 @@
 """Small embedders: sinusoidal embeddings of numbers (sizes, crops, fps, motion), class labels, identity, resizing."""
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
-
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.core.nn.timestep import Timestep
+from torch import nn
 
 
 class ConcatTimestepEmbedderND(AbstractEmbModel):

@@ -64,7 +64,7 @@ class ClipTokenizer:
         ids = torch.full((len(texts), max_length), pad_token_id, dtype=torch.long)
         for row, text in enumerate(texts):
             if not isinstance(text, str):
-                raise ValueError(f"prompts must be strings, got {type(text).__name__} at position {row}")
+                raise TypeError(f"prompts must be strings, got {type(text).__name__} at position {row}")
             tokens = [SOT_TOKEN_ID, *self.encode(text)[: max_length - 2], EOT_TOKEN_ID]
             ids[row, : len(tokens)] = torch.tensor(tokens)
         return ids

@@ -4,8 +4,7 @@ import math
 from collections.abc import Mapping
 
 import torch
-from einops import rearrange, repeat
-
+from einops import repeat
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.core.config import instantiate

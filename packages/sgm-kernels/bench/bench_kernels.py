@@ -82,11 +82,11 @@ def time_ms(fn) -> float | None:
         torch.cuda.empty_cache()
 
 
-def gpu_time_ms(fn) -> float | None:
+def gpu_time_ms(fn, rep: int = 50) -> float | None:
     """Milliseconds of `fn` replayed from a CUDA graph: the GPU's time alone, without Python's launch overhead."""
     try:
         fn()
-        return do_bench_cudagraph(fn, rep=50, return_mode="median")
+        return do_bench_cudagraph(fn, rep=rep, return_mode="median")
     except Exception as error:
         print(f"    (graph capture failed: {type(error).__name__}: {str(error).strip()[:100]})", file=sys.stderr)
         return None
@@ -125,16 +125,18 @@ def _qkv(shape, requires_grad=False):
 def bench_attention(results: dict) -> None:
     impls = attention_impls()
     print(f"\n### Attention forward ({DTYPE}), ms and TFLOP/s (4 * B * H * Nq * Nk * D)\n")
-    print("| shape | B x H, Nq x Nk, D | " + " | ".join(impls) + " | triton / flash |")
-    print("|---" * (len(impls) + 3) + "|")
+    print("| shape | B x H, Nq x Nk, D | " + " | ".join(impls) + " | triton / flash | GPU-only: triton, flash |")
+    print("|---" * (len(impls) + 4) + "|")
     for name, shape in ATTENTION_SHAPES.items():
         q, k, v = _qkv(shape)
         flops = 4 * shape[0] * shape[1] * shape[2] * shape[3] * shape[4]
         times = {impl: time_ms(lambda f=fn: f(q, k, v)) for impl, fn in impls.items()}
-        results["attention_forward"][name] = {"shape": shape, "ms": times}
+        gpu = {impl: gpu_time_ms(lambda f=impls[impl]: f(q, k, v)) for impl in ("triton", "sdpa-flash")}
+        results["attention_forward"][name] = {"shape": shape, "ms": times, "gpu_ms": gpu}
         cells = [f"{t:.3f} ms / {flops / t / 1e9:.0f}" if t else "n/a" for t in times.values()]
         desc = f"{shape[0]} x {shape[1]}, {shape[2]} x {shape[3]}, {shape[4]}"
-        print(f"| {name} | {desc} | " + " | ".join(cells) + f" | {_ratio(times['sdpa-flash'], times['triton'])} |")
+        print(f"| {name} | {desc} | " + " | ".join(cells) + f" | {_ratio(times['sdpa-flash'], times['triton'])} "
+              f"| {_ms(gpu['triton'])}, {_ms(gpu['sdpa-flash'])} ({_ratio(gpu['sdpa-flash'], gpu['triton'])}) |")
         del q, k, v
 
 
@@ -195,6 +197,41 @@ def bench_norms(results: dict) -> None:
         print(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
 
 
+def bench_host_overhead(results: dict) -> None:
+    """Microseconds of Python per call (launches queued without waiting), and where the Triton LayerNorm's go."""
+    import cProfile
+    import pstats
+
+    x = torch.randn(2, 1024, 1280, device="cuda", dtype=DTYPE)
+    w, b = torch.randn(2, 1280, device="cuda", dtype=DTYPE)
+    q = torch.randn(2, 10, 1024, 64, device="cuda", dtype=DTYPE)
+    kv = torch.randn(2, 10, 77, 64, device="cuda", dtype=DTYPE)
+    img = torch.randn(2, 1280, 32, 32, device="cuda", dtype=DTYPE)
+    calls = {
+        "triton layer_norm": lambda: layer_norm(x, w, b, 1e-5, backend="triton"),
+        "F.layer_norm": lambda: F.layer_norm(x, (1280,), w, b, 1e-5),
+        "triton group_norm+silu": lambda: group_norm(img, 32, w[0], b[0], 1e-5, "silu", backend="triton"),
+        "triton attention 1024x77": lambda: attention(q, kv, kv, backend="triton"),
+        "sdpa attention 1024x77": lambda: F.scaled_dot_product_attention(q, kv, kv),
+    }
+    print("\n### Host time per call (Python + launch), microseconds\n")
+    print("| call | us |")
+    print("|---|---|")
+    for name, fn in calls.items():
+        fn()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(200):
+            fn()
+        host_us = (time.perf_counter() - start) / 200 * 1e6
+        torch.cuda.synchronize()
+        results["host_us"][name] = host_us
+        print(f"| {name} | {host_us:.0f} |")
+    profile = cProfile.Profile()
+    profile.runcall(lambda: [calls["triton layer_norm"]() for _ in range(200)])
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+
+
 def bench_unet(results: dict) -> None:
     try:
         from sgm.core.nn.unet import UNetModel
@@ -204,15 +241,18 @@ def bench_unet(results: dict) -> None:
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = UNetModel(**SDXL_UNET).to(DTYPE).eval()
+        for p in model.parameters():  # the zero-initialised output layers would make every output 0
+            if not p.detach().abs().max():
+                torch.nn.init.normal_(p.detach(), std=0.02)
         x = torch.randn(2, 4, 128, 128, dtype=DTYPE)
         t = torch.full((2,), 500.0)
         context = torch.randn(2, 77, 2048, dtype=DTYPE)
         y = torch.randn(2, 2816, dtype=DTYPE)
     params = sum(p.numel() for p in model.parameters())
     print(f"\n### SDXL UNet step ({params / 1e9:.2f} B params, {DTYPE}, batch 2, latent 128x128), ms\n")
-    print("| backend | ms per step | speed-up |")
-    print("|---|---|---|")
-    times, outputs = {}, {}
+    print("| backend | ms per step | speed-up | ms per step, CUDA graph replay | speed-up |")
+    print("|---|---|---|---|---|")
+    times, outputs, graph_times = {}, {}, {}
     for backend in ("sdpa", "triton"):
         with torch.no_grad(), use_backend(backend):
             outputs[backend] = model(x, t, context, y).float()
@@ -224,10 +264,12 @@ def bench_unet(results: dict) -> None:
                 model(x, t, context, y)
             torch.cuda.synchronize()
             times[backend] = (time.perf_counter() - start) / 10 * 1e3
+            graph_times[backend] = gpu_time_ms(lambda: model(x, t, context, y), rep=500)
     diff = (outputs["triton"] - outputs["sdpa"]).abs().max().item() / (outputs["sdpa"].abs().max().item() + 1e-12)
-    results["unet_step"] = {"ms": times, "params": params, "max_rel_diff": diff}
+    results["unet_step"] = {"ms": times, "graph_ms": graph_times, "params": params, "max_rel_diff": diff}
     for backend, ms in times.items():
-        print(f"| {backend} | {ms:.1f} | {times['sdpa'] / ms:.2f}x |")
+        graph = graph_times[backend]
+        print(f"| {backend} | {ms:.1f} | {times['sdpa'] / ms:.2f}x | {_ms(graph)} | {_ratio(graph_times['sdpa'], graph)} |")
     print(f"\n(max |triton - sdpa| / max |sdpa| of the step's output: {diff:.2e})")
 
 
@@ -250,8 +292,10 @@ def main() -> None:
         "attention_backward": {},
         "group_norm_silu": {},
         "layer_norm": {},
+        "host_us": {},
     }
-    sections = [bench_attention, bench_norms] + ([] if args.skip_unet else [bench_unet]) + [bench_attention_backward]
+    sections = [bench_attention, bench_norms, bench_host_overhead]
+    sections += ([] if args.skip_unet else [bench_unet]) + [bench_attention_backward]
     for section in sections:
         section(results)
         if args.json:

@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1
 } 2>&1 | tee "$OUT/env.txt"
 start=$(date +%s)
 # Each kernel variant is compiled on first use (fp32 ones slowly): spread the tests over processes when xdist is there.
-parallel=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
+parallel=$(python3 -c "import xdist" 2>/dev/null && echo "-n 16")
 timeout "${TEST_TIMEOUT:-240}" python3 -m pytest packages/sgm-kernels/tests -q -p no:cacheprovider $parallel 2>&1 \
   | tee "$OUT/tests.log"
 echo "tests took $(( $(date +%s) - start )) s" | tee -a "$OUT/tests.log"

@@ -1,6 +1,7 @@
 """Which implementation runs: the backend names, the process-wide default and how `auto` is read."""
 
 import contextlib
+import functools
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -35,10 +36,12 @@ def use_backend(name: str) -> Iterator[None]:
         _override = previous
 
 
+@functools.cache
 def xformers_available() -> bool:
     return importlib.util.find_spec("xformers") is not None
 
 
+@functools.cache
 def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 

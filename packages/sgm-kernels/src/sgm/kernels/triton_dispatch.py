@@ -4,6 +4,8 @@
 explicit request, and say in one line what is wrong with inputs they cannot run.
 """
 
+import functools
+
 import torch
 
 from sgm.kernels.backend import triton_available
@@ -12,8 +14,13 @@ TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 MAX_HEAD_DIM = 128
 
 
+@functools.cache
+def _capability_ok(device: torch.device) -> bool:
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def _cuda_ok(t: torch.Tensor) -> bool:
-    return t.is_cuda and torch.cuda.get_device_capability(t.device) >= (8, 0)
+    return t.is_cuda and _capability_ok(t.device)
 
 
 def _interpreter_on() -> bool:

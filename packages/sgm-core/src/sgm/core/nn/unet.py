@@ -44,6 +44,10 @@ class UNetModel(nn.Module):
     use_checkpoint: gradient checkpointing in every ResBlock and transformer block.
     spatial_transformer_attn_type: "softmax" or "softmax-xformers" (same computation; see sgm.kernels).
     use_fp16, legacy, num_heads_upsample: accepted for old configs; they do not change the network.
+
+    The layout is built here once. Networks that fill it with other blocks (the video UNets) subclass this and
+    override the `_make_*` hooks; hooks may read attributes a subclass sets before calling `__init__`.
+    Their forward passes extra block inputs to `_run_levels`, which routes them by `sequential_inputs`.
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class UNetModel(nn.Module):
     ):
         super().__init__()
         if num_heads == -1 and num_head_channels == -1:
-            raise ValueError("UNetModel: set num_heads or num_head_channels")
+            raise ValueError(f"{type(self).__name__}: set num_heads or num_head_channels")
         levels = len(channel_mult)
         self.in_channels = in_channels
         self.model_channels = model_channels
@@ -103,40 +107,25 @@ class UNetModel(nn.Module):
         self.channel_mult = channel_mult
         self.num_classes = num_classes
         self.use_checkpoint = use_checkpoint
+        # What the block hooks read.
+        self.dims = dims
+        self.conv_resample = conv_resample
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.context_dim = context_dim
+        self.use_linear_in_transformer = use_linear_in_transformer
+        self.spatial_transformer_attn_type = spatial_transformer_attn_type
 
-        time_embed_dim = model_channels * 4
-        self.time_embed = _mlp(model_channels, time_embed_dim)
+        self.time_embed_dim = model_channels * 4
+        self.time_embed = _mlp(model_channels, self.time_embed_dim)
         if num_classes is not None:
-            self.label_emb = self._label_embedding(num_classes, model_channels, time_embed_dim, adm_in_channels)
+            self.label_emb = self._label_embedding(num_classes, model_channels, self.time_embed_dim, adm_in_channels)
 
-        def resblock(ch_in: int, ch_out: int, **kwargs) -> ResBlock:
-            return ResBlock(
-                ch_in,
-                time_embed_dim,
-                dropout,
-                out_channels=ch_out,
-                dims=dims,
-                use_checkpoint=use_checkpoint,
-                use_scale_shift_norm=use_scale_shift_norm,
-                **kwargs,
-            )
-
-        def transformer(ch: int, depth: int, disable_self_attn: bool) -> SpatialTransformer:
+        def transformer(ch: int, depth: int, disable_self_attn: bool) -> nn.Module:
             if num_head_channels == -1:
                 heads, dim_head = num_heads, ch // num_heads
             else:
                 heads, dim_head = ch // num_head_channels, num_head_channels
-            return SpatialTransformer(
-                ch,
-                heads,
-                dim_head,
-                depth=depth,
-                context_dim=context_dim,
-                disable_self_attn=disable_self_attn,
-                use_linear=use_linear_in_transformer,
-                attn_type=spatial_transformer_attn_type,
-                use_checkpoint=use_checkpoint,
-            )
+            return self._make_transformer(ch, heads, dim_head, depth, disable_self_attn)
 
         def wants_transformer(level: int, index: int, ds: int) -> bool:
             return ds in attention_resolutions and (num_attention_blocks is None or index < num_attention_blocks[level])
@@ -151,7 +140,7 @@ class UNetModel(nn.Module):
         ch, ds = model_channels, 1
         for level, mult in enumerate(channel_mult):
             for index in range(self.num_res_blocks[level]):
-                layers: list[nn.Module] = [resblock(ch, mult * model_channels)]
+                layers: list[nn.Module] = [self._make_resblock(ch, mult * model_channels)]
                 ch = mult * model_channels
                 if wants_transformer(level, index, ds):
                     # The reference disables input-side self-attention only when a context_dim is set.
@@ -160,36 +149,28 @@ class UNetModel(nn.Module):
                 self.input_blocks.append(TimestepEmbedSequential(*layers))
                 skip_channels.append(ch)
             if level != levels - 1:
-                down = (
-                    resblock(ch, ch, down=True)
-                    if resblock_updown
-                    else Downsample(ch, conv_resample, dims=dims, out_channels=ch)
-                )
+                down = self._make_resblock(ch, ch, down=True) if resblock_updown else self._make_downsample(ch)
                 self.input_blocks.append(TimestepEmbedSequential(down))
                 skip_channels.append(ch)
                 ds *= 2
 
         self.middle_block = TimestepEmbedSequential(
-            resblock(ch, ch),
+            self._make_resblock(ch, ch),
             nn.Identity()
             if disable_middle_transformer
             else transformer(ch, transformer_depth_middle, disable_middle_self_attn),
-            resblock(ch, None),
+            self._make_resblock(ch, ch),
         )
 
         self.output_blocks = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
             for index in range(self.num_res_blocks[level] + 1):
-                layers = [resblock(ch + skip_channels.pop(), model_channels * mult)]
+                layers = [self._make_resblock(ch + skip_channels.pop(), model_channels * mult)]
                 ch = model_channels * mult
                 if wants_transformer(level, index, ds):
                     layers.append(transformer(ch, transformer_depth[level], self_attn_disabled(level)))
                 if level and index == self.num_res_blocks[level]:
-                    layers.append(
-                        resblock(ch, ch, up=True)
-                        if resblock_updown
-                        else Upsample(ch, conv_resample, dims=dims, out_channels=ch)
-                    )
+                    layers.append(self._make_resblock(ch, ch, up=True) if resblock_updown else self._make_upsample(ch))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
 
@@ -198,6 +179,42 @@ class UNetModel(nn.Module):
             nn.Identity(),  # the reference's separate SiLU, fused into the norm; keeps out.2's index
             zero_module(conv_nd(dims, model_channels, out_channels, 3, padding=1)),
         )
+
+    def _make_resblock(self, channels: int, out_channels: int, *, down: bool = False, up: bool = False) -> nn.Module:
+        """The residual block from `channels` to `out_channels`, optionally down- or upsampling."""
+        return ResBlock(
+            channels,
+            self.time_embed_dim,
+            self.dropout,
+            out_channels=out_channels,
+            dims=self.dims,
+            use_checkpoint=self.use_checkpoint,
+            use_scale_shift_norm=self.use_scale_shift_norm,
+            down=down,
+            up=up,
+        )
+
+    def _make_transformer(
+        self, channels: int, heads: int, head_dim: int, depth: int, disable_self_attn: bool
+    ) -> nn.Module:
+        """The attention block over `channels`: `depth` transformer blocks of `heads` x `head_dim`."""
+        return SpatialTransformer(
+            channels,
+            heads,
+            head_dim,
+            depth=depth,
+            context_dim=self.context_dim,
+            disable_self_attn=disable_self_attn,
+            use_linear=self.use_linear_in_transformer,
+            attn_type=self.spatial_transformer_attn_type,
+            use_checkpoint=self.use_checkpoint,
+        )
+
+    def _make_downsample(self, channels: int) -> nn.Module:
+        return Downsample(channels, self.conv_resample, dims=self.dims, out_channels=channels)
+
+    def _make_upsample(self, channels: int) -> nn.Module:
+        return Upsample(channels, self.conv_resample, dims=self.dims, out_channels=channels)
 
     @staticmethod
     def _label_embedding(
@@ -227,33 +244,45 @@ class UNetModel(nn.Module):
     ) -> torch.Tensor:
         """`x` `[N, C, H, W]`, `timesteps` `[N]`, `context` `[N, tokens, context_dim]`, `y` `[N]` labels or
         `[N, adm_in_channels]`; returns `[N, out_channels, H, W]` in `x`'s dtype. Extra kwargs are ignored."""
+        emb = self._embedding(x, timesteps, y)
+        return self._run_levels(x, emb, context=to_dtype(context, emb.dtype))
+
+    def _embedding(self, x: torch.Tensor, timesteps: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
+        """`time_embed(sinusoid(t))`, plus `label_emb(y)` for class-conditional networks, in the weights' dtype."""
+        name = type(self).__name__
         if (y is not None) != (self.num_classes is not None):
             raise ValueError(
-                "UNetModel: pass y exactly when the model is class-conditional "
+                f"{name}: pass y exactly when the model is class-conditional "
                 f"(num_classes={self.num_classes!r}, y {'given' if y is not None else 'missing'})"
             )
         if timesteps is None:
-            raise ValueError("UNetModel: timesteps are required (a [batch] tensor)")
+            raise ValueError(f"{name}: timesteps are required (a [batch] tensor)")
         dtype = self.time_embed[0].weight.dtype
         emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(dtype))
         if y is not None:
             if y.shape[0] != x.shape[0]:
-                raise ValueError(f"UNetModel: y has batch {y.shape[0]}, x has {x.shape[0]}")
+                raise ValueError(f"{name}: y has batch {y.shape[0]}, x has {x.shape[0]}")
             emb = emb + self.label_emb(y.to(dtype) if y.is_floating_point() else y)
-        context = _to_dtype(context, dtype)
+        return emb
 
-        h = x.to(dtype)
+    def _run_levels(self, x: torch.Tensor, emb: torch.Tensor, **inputs) -> torch.Tensor:
+        """Input, middle and output blocks with skips, then the head; each of `inputs` (context,
+        num_video_frames, ...) reaches the blocks whose `sequential_inputs` name it."""
+        h = x.to(emb.dtype)
         skips = []
         for module in self.input_blocks:
-            h = module(h, emb, context)
+            h = module(h, emb, **inputs)
             skips.append(h)
-        h = self.middle_block(h, emb, context)
+        h = self.middle_block(h, emb, **inputs)
         for module in self.output_blocks:
-            h = module(torch.cat([h, skips.pop()], dim=1), emb, context)
+            h = module(torch.cat([h, skips.pop()], dim=1), emb, **inputs)
         return self.out(h).to(x.dtype)
 
 
-def _to_dtype(context: torch.Tensor | list | None, dtype: torch.dtype):
-    if isinstance(context, list):
-        return [_to_dtype(c, dtype) for c in context]
-    return None if context is None else context.to(dtype)
+def to_dtype(value: torch.Tensor | list | None, dtype: torch.dtype):
+    """Floating tensors (also inside a list) in `dtype`, the network's; other values as they are."""
+    if isinstance(value, list):
+        return [to_dtype(v, dtype) for v in value]
+    if value is None or not value.is_floating_point():
+        return value
+    return value.to(dtype)

@@ -1,15 +1,17 @@
 """SpatialUNetModelWithTime: the SV4D / SV4D 2.0 network (Xie et al. 2024, "SV4D"; Yao et al. 2025,
-"SV4D 2.0"), a VideoUNet-shaped network over frame x view grids with post-hoc camera and motion attention."""
+"SV4D 2.0"): VideoUNet's layout over frame x view grids, with post-hoc camera and motion attention blocks."""
 
 from collections.abc import Sequence
 
 import torch
+import torch.nn as nn
 
+from sgm.core.nn.unet import to_dtype
 from sgm.video.sv4d_blocks import PostHocResBlockWithTime, PostHocSpatialTransformerWithTimeMixingAndMotion
-from sgm.video.unet_skeleton import TimeMixingUNet, to_dtype
+from sgm.video.unet import VideoUNet
 
 
-class SpatialUNetModelWithTime(TimeMixingUNet):
+class SpatialUNetModelWithTime(VideoUNet):
     """UNet over `[(B T V), C, H, W]` (T frames x V views per sample) with PostHocResBlockWithTime residual
     blocks and PostHocSpatialTransformerWithTimeMixingAndMotion transformers.
 
@@ -72,7 +74,6 @@ class SpatialUNetModelWithTime(TimeMixingUNet):
         use_3d_attention: bool = False,
         separate_motion_merge_factor: bool = False,
     ):
-        super().__init__()
         unsupported = {
             "use_spatial_transformer": not use_spatial_transformer,
             "use_motion_attention": not use_motion_attention,
@@ -91,82 +92,96 @@ class SpatialUNetModelWithTime(TimeMixingUNet):
                 "SpatialUNetModelWithTime: use_camera_emb embeds the network's timestep embedding, so "
                 f"adm_in_channels must be 4 * model_channels = {4 * model_channels}, got {adm_in_channels}"
             )
-        self.in_channels = in_channels
-        self.model_channels = model_channels
-        self.out_channels = out_channels
-        self.num_res_blocks = num_res_blocks
-        self.attention_resolutions = attention_resolutions
-        self.dropout = dropout
-        self.channel_mult = channel_mult
-        self.num_classes = num_classes
-        self.use_checkpoint = use_checkpoint
         self.use_temporal_resblocks = use_temporal_resblock
-        time_embed_dim = self._build_embeddings(model_channels, num_classes, adm_in_channels)
-
-        def resblock(ch: int, out_ch: int | None, down: bool = False, up: bool = False) -> PostHocResBlockWithTime:
-            return PostHocResBlockWithTime(
-                ch,
-                time_embed_dim,
-                dropout,
-                time_kernel_size=time_kernel_size,
-                merge_strategy=time_block_merge_strategy,
-                merge_factor=time_block_merge_factor,
-                out_channels=out_ch,
-                dims=dims,
-                use_checkpoint=use_checkpoint,
-                use_scale_shift_norm=use_scale_shift_norm,
-                down=down,
-                up=up,
-                time_mix_legacy=time_mix_legacy,
-                replicate_bug=replicate_time_mix_bug,
-            )
-
-        def transformer(
-            ch: int, heads: int, dim_head: int, depth: int
-        ) -> PostHocSpatialTransformerWithTimeMixingAndMotion:
-            return PostHocSpatialTransformerWithTimeMixingAndMotion(
-                ch,
-                heads,
-                dim_head,
-                depth=depth,
-                context_dim=context_dim,
-                time_context_dim=time_context_dim,
-                motion_context_dim=motion_context_dim,
-                dropout=dropout,
-                ff_in=extra_ff_mix_layer,
-                use_spatial_context=use_spatial_context,
-                use_camera_emb=use_camera_emb,
-                use_3d_attention=use_3d_attention,
-                separate_motion_merge_factor=separate_motion_merge_factor,
-                adm_in_channels=adm_in_channels,
-                merge_strategy=time_block_merge_strategy,
-                merge_factor=time_block_merge_factor,
-                merge_factor_motion=motion_block_merge_factor,
-                checkpoint=use_checkpoint,
-                use_linear=use_linear_in_transformer,
-                attn_mode=spatial_transformer_attn_type,
-                disable_temporal_crossattention=disable_temporal_crossattention,
-                time_mix_legacy=time_mix_legacy,
-                max_time_embed_period=max_ddpm_temb_period,
-            )
-
-        self._build_levels(
-            in_channels=in_channels,
-            model_channels=model_channels,
-            out_channels=out_channels,
-            num_res_blocks=num_res_blocks,
-            attention_resolutions=attention_resolutions,
+        # Read by the block hooks while UNetModel.__init__ builds the layout.
+        self.motion_context_dim = motion_context_dim
+        self.motion_block_merge_factor = motion_block_merge_factor
+        self.use_camera_emb = use_camera_emb
+        self.use_3d_attention = use_3d_attention
+        self.separate_motion_merge_factor = separate_motion_merge_factor
+        self.adm_in_channels = adm_in_channels
+        self.time_mix_legacy = time_mix_legacy
+        self.replicate_time_mix_bug = replicate_time_mix_bug
+        super().__init__(
+            in_channels,
+            model_channels,
+            out_channels,
+            num_res_blocks,
+            attention_resolutions,
+            dropout=dropout,
             channel_mult=channel_mult,
             conv_resample=conv_resample,
             dims=dims,
-            resblock_updown=resblock_updown,
-            time_downup=time_downup,
+            num_classes=num_classes,
+            use_checkpoint=use_checkpoint,
             num_heads=num_heads,
             num_head_channels=num_head_channels,
+            num_heads_upsample=num_heads_upsample,
+            use_scale_shift_norm=use_scale_shift_norm,
+            resblock_updown=resblock_updown,
             transformer_depth=transformer_depth,
             transformer_depth_middle=transformer_depth_middle,
-            resblock=resblock,
-            transformer=transformer,
+            context_dim=context_dim,
+            time_downup=time_downup,
+            time_context_dim=time_context_dim,
+            extra_ff_mix_layer=extra_ff_mix_layer,
+            use_spatial_context=use_spatial_context,
+            merge_strategy=time_block_merge_strategy,
+            merge_factor=time_block_merge_factor,
+            spatial_transformer_attn_type=spatial_transformer_attn_type,
+            video_kernel_size=time_kernel_size,
+            use_linear_in_transformer=use_linear_in_transformer,
+            adm_in_channels=adm_in_channels,
+            disable_temporal_crossattention=disable_temporal_crossattention,
+            max_ddpm_temb_period=max_ddpm_temb_period,
+        )
+
+    def _make_resblock(self, channels: int, out_channels: int, *, down: bool = False, up: bool = False) -> nn.Module:
+        return PostHocResBlockWithTime(
+            channels,
+            self.time_embed_dim,
+            self.dropout,
+            time_kernel_size=self.video_kernel_size,
+            merge_strategy=self.merge_strategy,
+            merge_factor=self.merge_factor,
+            out_channels=out_channels,
+            dims=self.dims,
+            use_checkpoint=self.use_checkpoint,
+            use_scale_shift_norm=self.use_scale_shift_norm,
+            down=down,
+            up=up,
+            time_mix_legacy=self.time_mix_legacy,
+            replicate_bug=self.replicate_time_mix_bug,
+        )
+
+    def _make_transformer(
+        self, channels: int, heads: int, head_dim: int, depth: int, disable_self_attn: bool
+    ) -> nn.Module:
+        return PostHocSpatialTransformerWithTimeMixingAndMotion(
+            channels,
+            heads,
+            head_dim,
+            depth=depth,
+            context_dim=self.context_dim,
+            time_context_dim=self.time_context_dim,
+            motion_context_dim=self.motion_context_dim,
+            dropout=self.dropout,
+            ff_in=self.extra_ff_mix_layer,
+            use_spatial_context=self.use_spatial_context,
+            use_camera_emb=self.use_camera_emb,
+            use_3d_attention=self.use_3d_attention,
+            separate_motion_merge_factor=self.separate_motion_merge_factor,
+            adm_in_channels=self.adm_in_channels,
+            merge_strategy=self.merge_strategy,
+            merge_factor=self.merge_factor,
+            merge_factor_motion=self.motion_block_merge_factor,
+            checkpoint=self.use_checkpoint,
+            use_linear=self.use_linear_in_transformer,
+            attn_mode=self.spatial_transformer_attn_type,
+            disable_self_attn=disable_self_attn,
+            disable_temporal_crossattention=self.disable_temporal_crossattention,
+            time_mix_legacy=self.time_mix_legacy,
+            max_time_embed_period=self.max_ddpm_temb_period,
         )
 
     def forward(
@@ -187,18 +202,14 @@ class SpatialUNetModelWithTime(TimeMixingUNet):
         `y` `[(B T V), adm_in_channels]` (the camera vector); `cond_view` `[(B V), motion_context_dim, h, w]`.
         The camera embedding is computed from the timestep-plus-label embedding, as the reference's blocks
         receive it, so `cam`, like `cond_motion` and `time_step`, is accepted and not read."""
-        if num_video_frames is None or x.shape[0] % int(num_video_frames):
-            raise ValueError(
-                f"SpatialUNetModelWithTime: num_video_frames (T x V) must divide the batch of {x.shape[0]}, "
-                f"got {num_video_frames}"
-            )
+        frames = self._video_frames(x, num_video_frames)
         emb = self._embedding(x, timesteps, y)
         return self._run_levels(
             x,
             emb,
             context=to_dtype(context, emb.dtype),
             time_context=to_dtype(time_context, emb.dtype),
-            num_video_frames=int(num_video_frames),
+            num_video_frames=frames,
             image_only_indicator=image_only_indicator,
             cond_view=to_dtype(cond_view, emb.dtype),
         )

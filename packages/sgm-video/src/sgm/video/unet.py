@@ -4,13 +4,15 @@
 from collections.abc import Sequence
 
 import torch
+import torch.nn as nn
 
+from sgm.core.nn.sampling import Downsample, Upsample
+from sgm.core.nn.unet import UNetModel, to_dtype
 from sgm.core.nn.video_resblock import VideoResBlock
 from sgm.core.nn.video_transformer import SpatialVideoTransformer
-from sgm.video.unet_skeleton import TimeMixingUNet, to_dtype
 
 
-class VideoUNet(TimeMixingUNet):
+class VideoUNet(UNetModel):
     """UNet over `[(B T), C, H, W]` frames whose ResBlocks add a temporal 3-D conv stack (VideoResBlock) and
     whose transformers add attention over frames (SpatialVideoTransformer), each blended with the spatial path
     by an AlphaBlender (`merge_strategy`, `merge_factor`).
@@ -60,74 +62,89 @@ class VideoUNet(TimeMixingUNet):
         disable_temporal_crossattention: bool = False,
         max_ddpm_temb_period: int = 10000,
     ):
-        super().__init__()
         if context_dim is None:
-            raise ValueError("VideoUNet: context_dim is required (the width of the cross-attention context)")
-        self.in_channels = in_channels
-        self.model_channels = model_channels
-        self.out_channels = out_channels
-        self.num_res_blocks = num_res_blocks
-        self.attention_resolutions = attention_resolutions
-        self.dropout = dropout
-        self.channel_mult = channel_mult
-        self.num_classes = num_classes
-        self.use_checkpoint = use_checkpoint
-        time_embed_dim = self._build_embeddings(model_channels, num_classes, adm_in_channels)
-
-        def resblock(ch: int, out_ch: int | None, down: bool = False, up: bool = False) -> VideoResBlock:
-            return VideoResBlock(
-                ch,
-                time_embed_dim,
-                dropout,
-                video_kernel_size=video_kernel_size,
-                merge_strategy=merge_strategy,
-                merge_factor=merge_factor,
-                out_channels=out_ch,
-                dims=dims,
-                use_checkpoint=use_checkpoint,
-                use_scale_shift_norm=use_scale_shift_norm,
-                down=down,
-                up=up,
-            )
-
-        def transformer(ch: int, heads: int, dim_head: int, depth: int) -> SpatialVideoTransformer:
-            return SpatialVideoTransformer(
-                ch,
-                heads,
-                dim_head,
-                depth=depth,
-                context_dim=context_dim,
-                time_context_dim=time_context_dim,
-                dropout=dropout,
-                ff_in=extra_ff_mix_layer,
-                use_spatial_context=use_spatial_context,
-                merge_strategy=merge_strategy,
-                merge_factor=merge_factor,
-                checkpoint=use_checkpoint,
-                use_linear=use_linear_in_transformer,
-                attn_mode=spatial_transformer_attn_type,
-                disable_temporal_crossattention=disable_temporal_crossattention,
-                max_time_embed_period=max_ddpm_temb_period,
-            )
-
-        self._build_levels(
-            in_channels=in_channels,
-            model_channels=model_channels,
-            out_channels=out_channels,
-            num_res_blocks=num_res_blocks,
-            attention_resolutions=attention_resolutions,
+            raise ValueError(f"{type(self).__name__}: context_dim is required (the cross-attention context's width)")
+        # Read by the block hooks while UNetModel.__init__ builds the layout.
+        self.video_kernel_size = video_kernel_size
+        self.merge_strategy = merge_strategy
+        self.merge_factor = merge_factor
+        self.time_context_dim = time_context_dim
+        self.extra_ff_mix_layer = extra_ff_mix_layer
+        self.use_spatial_context = use_spatial_context
+        self.time_downup = time_downup
+        self.disable_temporal_crossattention = disable_temporal_crossattention
+        self.max_ddpm_temb_period = max_ddpm_temb_period
+        super().__init__(
+            in_channels,
+            model_channels,
+            out_channels,
+            num_res_blocks,
+            attention_resolutions,
+            dropout=dropout,
             channel_mult=channel_mult,
             conv_resample=conv_resample,
             dims=dims,
-            resblock_updown=resblock_updown,
-            time_downup=time_downup,
+            num_classes=num_classes,
+            use_checkpoint=use_checkpoint,
             num_heads=num_heads,
             num_head_channels=num_head_channels,
+            num_heads_upsample=num_heads_upsample,
+            use_scale_shift_norm=use_scale_shift_norm,
+            resblock_updown=resblock_updown,
             transformer_depth=transformer_depth,
             transformer_depth_middle=transformer_depth_middle,
-            resblock=resblock,
-            transformer=transformer,
+            context_dim=context_dim,
+            use_linear_in_transformer=use_linear_in_transformer,
+            spatial_transformer_attn_type=spatial_transformer_attn_type,
+            adm_in_channels=adm_in_channels,
         )
+
+    def _make_resblock(self, channels: int, out_channels: int, *, down: bool = False, up: bool = False) -> nn.Module:
+        return VideoResBlock(
+            channels,
+            self.time_embed_dim,
+            self.dropout,
+            video_kernel_size=self.video_kernel_size,
+            merge_strategy=self.merge_strategy,
+            merge_factor=self.merge_factor,
+            out_channels=out_channels,
+            dims=self.dims,
+            use_checkpoint=self.use_checkpoint,
+            use_scale_shift_norm=self.use_scale_shift_norm,
+            down=down,
+            up=up,
+        )
+
+    def _make_transformer(
+        self, channels: int, heads: int, head_dim: int, depth: int, disable_self_attn: bool
+    ) -> nn.Module:
+        return SpatialVideoTransformer(
+            channels,
+            heads,
+            head_dim,
+            depth=depth,
+            context_dim=self.context_dim,
+            time_context_dim=self.time_context_dim,
+            dropout=self.dropout,
+            ff_in=self.extra_ff_mix_layer,
+            use_spatial_context=self.use_spatial_context,
+            merge_strategy=self.merge_strategy,
+            merge_factor=self.merge_factor,
+            checkpoint=self.use_checkpoint,
+            use_linear=self.use_linear_in_transformer,
+            attn_mode=self.spatial_transformer_attn_type,
+            disable_self_attn=disable_self_attn,
+            disable_temporal_crossattention=self.disable_temporal_crossattention,
+            max_time_embed_period=self.max_ddpm_temb_period,
+        )
+
+    def _make_downsample(self, channels: int) -> nn.Module:
+        return Downsample(
+            channels, self.conv_resample, dims=self.dims, out_channels=channels, third_down=self.time_downup
+        )
+
+    def _make_upsample(self, channels: int) -> nn.Module:
+        return Upsample(channels, self.conv_resample, dims=self.dims, out_channels=channels, third_up=self.time_downup)
 
     def forward(
         self,
@@ -142,16 +159,22 @@ class VideoUNet(TimeMixingUNet):
         """`x` `[(B T), in_channels, H, W]` (T = `num_video_frames`), `timesteps` `[(B T)]`, `context`
         `[(B T), tokens, context_dim]`, `y` `[(B T), adm_in_channels]`, `image_only_indicator` `[B, T]` (1 marks
         frames to treat as still images); returns `[(B T), out_channels, H, W]` in `x`'s dtype."""
-        if num_video_frames is None or x.shape[0] % int(num_video_frames):
-            raise ValueError(
-                f"VideoUNet: num_video_frames must divide the batch of {x.shape[0]} frames, got {num_video_frames}"
-            )
+        frames = self._video_frames(x, num_video_frames)
         emb = self._embedding(x, timesteps, y)
         return self._run_levels(
             x,
             emb,
             context=to_dtype(context, emb.dtype),
             time_context=to_dtype(time_context, emb.dtype),
-            num_video_frames=int(num_video_frames),
+            num_video_frames=frames,
             image_only_indicator=image_only_indicator,
         )
+
+    def _video_frames(self, x: torch.Tensor, num_video_frames: int | None) -> int:
+        """`num_video_frames` as an int, checked to divide the batch of frames."""
+        if num_video_frames is None or x.shape[0] % int(num_video_frames):
+            raise ValueError(
+                f"{type(self).__name__}: num_video_frames must divide the batch of {x.shape[0]} frames, "
+                f"got {num_video_frames}"
+            )
+        return int(num_video_frames)

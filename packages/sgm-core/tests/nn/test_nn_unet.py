@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn as nn
 
 from sgm.core.nn.unet import UNetModel
 from sgm.kernels import use_backend
@@ -173,3 +174,38 @@ def test_attention_backends_agree(dtype, tol):
         reference = model(x, t, context, y)
     with torch.no_grad(), use_backend("sdpa"):
         torch.testing.assert_close(model(x, t, context, y), reference, atol=tol, rtol=tol)
+
+
+class _Shift(nn.Module):
+    """A block with an input UNetModel does not know: it adds `shift` to its input."""
+
+    sequential_inputs = ("shift",)
+
+    def forward(self, x: torch.Tensor, shift: float) -> torch.Tensor:
+        return x + shift
+
+
+class _ShiftUNet(UNetModel):
+    """A subclass that fills the attention positions through the hook and threads its own input."""
+
+    def _make_transformer(self, channels, heads, head_dim, depth, disable_self_attn):
+        return _Shift()
+
+    def forward(self, x, timesteps, shift):
+        return self._run_levels(x, self._embedding(x, timesteps, None), shift=shift)
+
+
+def test_subclasses_fill_the_same_layout_through_the_hooks():
+    image = UNetModel(**TINY_CONFIGS["sd21"])
+    torch.manual_seed(0)
+    shifted = _ShiftUNet(**TINY_CONFIGS["sd21"])
+    kinds = [[type(m).__name__ for m in block] for block in [*image.input_blocks, image.middle_block]]
+    swapped = [[type(m).__name__ for m in block] for block in [*shifted.input_blocks, shifted.middle_block]]
+    assert swapped == [["_Shift" if k == "SpatialTransformer" else k for k in block] for block in kinds]
+    transformers = tuple(f"{name}." for name, m in image.named_modules() if type(m).__name__ == "SpatialTransformer")
+    assert {k for k in image.state_dict() if not k.startswith(transformers)} == set(shifted.state_dict())
+    with torch.no_grad():
+        for p in shifted.parameters():
+            p.normal_(0, 0.1)
+        x, t, _, _ = _inputs("sd21")
+        assert (shifted(x, t, 0.0) - shifted(x, t, 1.0)).abs().max() > 1e-3

@@ -210,7 +210,7 @@ def bench_host_overhead(results: dict) -> None:
     calls = {
         "triton layer_norm": lambda: layer_norm(x, w, b, 1e-5, backend="triton"),
         "F.layer_norm": lambda: F.layer_norm(x, (1280,), w, b, 1e-5),
-        "triton group_norm+silu": lambda: group_norm(img, 32, w[0], b[0], 1e-5, "silu", backend="triton"),
+        "triton group_norm+silu": lambda: group_norm(img, 32, w, b, 1e-5, "silu", backend="triton"),
         "triton attention 1024x77": lambda: attention(q, kv, kv, backend="triton"),
         "sdpa attention 1024x77": lambda: F.scaled_dot_product_attention(q, kv, kv),
     }

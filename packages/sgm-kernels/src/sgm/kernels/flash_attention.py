@@ -13,14 +13,14 @@ from sgm.kernels.triton_attention import (
     _attention_bwd_dq_kernel,
     _attention_fwd_kernel,
 )
-from sgm.kernels.triton_common import interpreted
+from sgm.kernels.triton_common import cdiv, interpreted, next_power_of_2
 
 SHORT_SEQUENCE = 64  # up to this many tokens, a tile packs several (batch, head) pairs
 AUTOTUNE_ENV = "SGM_KERNELS_AUTOTUNE"  # "0": fixed tile sizes instead of timing candidates (quicker tests)
 
 
 def _sequence_block(n_q: int, n_k: int) -> int:
-    return max(16, triton.next_power_of_2(max(n_q, n_k)))
+    return max(16, next_power_of_2(max(n_q, n_k)))
 
 
 def _fixed_config(n_q: int, n_k: int, head_block: int, tile: int, long_m: int, long_n: int) -> dict:
@@ -65,13 +65,13 @@ def _launch_shape(q: torch.Tensor, k: torch.Tensor) -> dict:
         "n_q": n_q,
         "n_k": k.shape[2],
         "HEAD_DIM": head_dim,
-        "BLOCK_D": max(16, triton.next_power_of_2(head_dim)),
+        "BLOCK_D": max(16, next_power_of_2(head_dim)),
         "PRECISION": "ieee" if q.dtype == torch.float32 else "tf32",
     }
 
 
 def _grid(rows: int, n_pairs: int):
-    return lambda meta: (triton.cdiv(n_pairs, meta["PAIRS"]), triton.cdiv(rows, meta["BLOCK_M"] // meta["PAIRS"]))
+    return lambda meta: (cdiv(n_pairs, meta["PAIRS"]), cdiv(rows, meta["BLOCK_M"] // meta["PAIRS"]))
 
 
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,8 +110,8 @@ def attention_backward(q, k, v, out, lse, grad_out) -> tuple[torch.Tensor, torch
         *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(grad_out), *_strides(dq),
         **shape, **scales, **config,
     )  # fmt: skip
-    keys_grid = (triton.cdiv(shape["n_pairs"], config["PAIRS"]),
-                 triton.cdiv(shape["n_k"], config["BLOCK_N"] // config["PAIRS"]))  # fmt: skip
+    keys_grid = (cdiv(shape["n_pairs"], config["PAIRS"]),
+                 cdiv(shape["n_k"], config["BLOCK_N"] // config["PAIRS"]))  # fmt: skip
     _attention_bwd_dkdv_kernel[keys_grid](
         q, k, v, grad_out, dk, dv, lse, delta,
         *_strides(q), *_strides(k), *_strides(v), *_strides(grad_out), *_strides(dk), *_strides(dv),

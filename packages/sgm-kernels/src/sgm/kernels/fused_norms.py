@@ -1,9 +1,8 @@
 """Launching the Triton norm kernels, and their autograd Functions."""
 
 import torch
-import triton
 
-from sgm.kernels.triton_common import interpreted
+from sgm.kernels.triton_common import cdiv, interpreted, next_power_of_2
 from sgm.kernels.triton_norms import (
     _group_chunk_stats_kernel,
     _group_merge_stats_kernel,
@@ -31,7 +30,7 @@ def _group_norm_blocks(spatial: int, group_numel: int) -> tuple[int, int, int]:
     """(spatial block of the elementwise kernels, chunk of the statistics kernel, warps)."""
     if _small_blocks():
         return 64, 128, 4
-    return min(2048, triton.next_power_of_2(spatial)), min(4096, triton.next_power_of_2(group_numel)), 4
+    return min(2048, next_power_of_2(spatial)), min(4096, next_power_of_2(group_numel)), 4
 
 
 def _one_program_per_group(group_numel: int) -> bool:
@@ -53,17 +52,17 @@ def group_norm_forward(x, num_groups, weight, bias, eps, activation):
             BLOCK=64 if _small_blocks() else 8192, num_warps=16,
         )  # fmt: skip
         return y, mean, rstd
-    n_chunks = triton.cdiv(group_numel, chunk)
+    n_chunks = cdiv(group_numel, chunk)
     part_mean = torch.empty(batch * num_groups, n_chunks, device=x.device, dtype=torch.float32)
     part_m2 = torch.empty_like(part_mean)
     _group_chunk_stats_kernel[(batch * num_groups, n_chunks)](
         x, part_mean, part_m2, group_numel, n_chunks, BLOCK=chunk, num_warps=warps
     )
-    block_c = min(1024, triton.next_power_of_2(n_chunks))
+    block_c = min(1024, next_power_of_2(n_chunks))
     _group_merge_stats_kernel[(batch * num_groups,)](
         part_mean, part_m2, mean, rstd, group_numel, n_chunks, eps, CHUNK=chunk, BLOCK_C=block_c
     )
-    _group_norm_apply_kernel[(batch * channels, triton.cdiv(spatial, block))](
+    _group_norm_apply_kernel[(batch * channels, cdiv(spatial, block))](
         x, y, weight, bias, mean, rstd, channels, num_groups, spatial, ACTIVATION=activation, BLOCK=block,
         num_warps=warps,
     )  # fmt: skip
@@ -73,7 +72,7 @@ def group_norm_forward(x, num_groups, weight, bias, eps, activation):
 def group_norm_backward(x, grad_y, weight, bias, mean, rstd, num_groups, activation):
     batch, channels, spatial = x.shape
     block, _, warps = _group_norm_blocks(spatial, channels // num_groups * spatial)
-    n_chunks = triton.cdiv(spatial, block)
+    n_chunks = cdiv(spatial, block)
     part_dz = torch.empty(batch * channels, n_chunks, device=x.device, dtype=torch.float32)
     part_dz_xhat = torch.empty_like(part_dz)
     grid = (batch * channels, n_chunks)
@@ -127,7 +126,7 @@ class FusedGroupNorm(torch.autograd.Function):
 
 def _layer_norm_blocks(dim: int) -> tuple[int, int, int]:
     """(rows per tile, padded dim, warps)."""
-    block_d = triton.next_power_of_2(dim)
+    block_d = next_power_of_2(dim)
     if _small_blocks():
         return 2, block_d, 4
     return max(1, 4096 // block_d), block_d, 8 if block_d >= 2048 else 4
@@ -146,7 +145,7 @@ class FusedLayerNorm(torch.autograd.Function):
         y = torch.empty_like(x2)
         mean = torch.empty(n_rows, device=x.device, dtype=torch.float32)
         rstd = torch.empty_like(mean)
-        _layer_norm_fwd_kernel[(triton.cdiv(n_rows, rows),)](
+        _layer_norm_fwd_kernel[(cdiv(n_rows, rows),)](
             x2, y, w, b, mean, rstd, n_rows, dim, eps, ROWS=rows, BLOCK_D=block_d, num_warps=warps
         )
         ctx.save_for_backward(x2, w, mean, rstd)
@@ -159,10 +158,10 @@ class FusedLayerNorm(torch.autograd.Function):
         shape, has_weight, bias_dtype = ctx.config
         n_rows, dim = x2.shape
         rows, block_d, warps = _layer_norm_blocks(dim)
-        n_tiles = triton.cdiv(n_rows, rows)
+        n_tiles = cdiv(n_rows, rows)
         programs = min(n_tiles, 2 if _small_blocks() else 512)
-        tiles_per_program = triton.cdiv(n_tiles, programs)
-        programs = triton.cdiv(n_tiles, tiles_per_program)
+        tiles_per_program = cdiv(n_tiles, programs)
+        programs = cdiv(n_tiles, tiles_per_program)
         part_dw = torch.empty(programs, dim, device=x2.device, dtype=torch.float32)
         part_db = torch.empty_like(part_dw)
         grad_x = torch.empty_like(x2)

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -54,12 +55,12 @@ GROUP_NORM_SHAPES = {
 LAYER_NORM_SHAPES = {"SDXL 4096 x 640": (2, 4096, 640), "SDXL 1024 x 1280": (2, 1024, 1280)}
 
 # sd_xl_base.yaml network_config (use_checkpoint only matters for training; timed here without gradients)
-SDXL_UNET = dict(
-    adm_in_channels=2816, num_classes="sequential", in_channels=4, out_channels=4, model_channels=320,
-    attention_resolutions=[4, 2], num_res_blocks=2, channel_mult=[1, 2, 4], num_head_channels=64,
-    use_linear_in_transformer=True, transformer_depth=[1, 2, 10], context_dim=2048,
-    spatial_transformer_attn_type="softmax-xformers",
-)  # fmt: skip
+SDXL_UNET = {
+    "adm_in_channels": 2816, "num_classes": "sequential", "in_channels": 4, "out_channels": 4,
+    "model_channels": 320, "attention_resolutions": [4, 2], "num_res_blocks": 2, "channel_mult": [1, 2, 4],
+    "num_head_channels": 64, "use_linear_in_transformer": True, "transformer_depth": [1, 2, 10],
+    "context_dim": 2048, "spatial_transformer_attn_type": "softmax-xformers",
+}  # fmt: skip
 
 SDPA_BACKENDS = {
     "sdpa-flash": SDPBackend.FLASH_ATTENTION,
@@ -75,7 +76,7 @@ def time_ms(fn) -> float | None:
         fn()
         torch.cuda.synchronize()
         return do_bench(fn, warmup=10, rep=50, return_mode="median")
-    except Exception as error:  # a backend that rejects the shape, or runs out of memory: report and go on
+    except Exception as error:  # noqa: BLE001 - a backend that rejects the shape or runs out of memory: go on
         print(f"    ({type(error).__name__}: {str(error).strip().splitlines()[0][:120]})", file=sys.stderr)
         return None
     finally:
@@ -87,7 +88,7 @@ def gpu_time_ms(fn, rep: int = 50) -> float | None:
     try:
         fn()
         return do_bench_cudagraph(fn, rep=rep, return_mode="median")
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a call that cannot be captured: report it, go on
         print(f"    (graph capture failed: {type(error).__name__}: {str(error).strip()[:100]})", file=sys.stderr)
         return None
 
@@ -116,10 +117,10 @@ def _sdpa_with(backend, q, k, v):
         return F.scaled_dot_product_attention(q, k, v)
 
 
-def _qkv(shape, requires_grad=False):
+def _qkv(shape, requires_grad=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch, heads, n_q, n_k, dim = shape
-    make = lambda n: torch.randn(batch, heads, n, dim, device="cuda", dtype=DTYPE, requires_grad=requires_grad)
-    return make(n_q), make(n_k), make(n_k)
+    sizes = [(batch, heads, n, dim) for n in (n_q, n_k, n_k)]
+    return tuple(torch.randn(s, device="cuda", dtype=DTYPE, requires_grad=requires_grad) for s in sizes)
 
 
 def bench_attention(results: dict) -> None:
@@ -128,16 +129,21 @@ def bench_attention(results: dict) -> None:
     print("| shape | B x H, Nq x Nk, D | " + " | ".join(impls) + " | triton / flash | GPU-only: triton, flash |")
     print("|---" * (len(impls) + 4) + "|")
     for name, shape in ATTENTION_SHAPES.items():
-        q, k, v = _qkv(shape)
+        qkv = _qkv(shape)
         flops = 4 * shape[0] * shape[1] * shape[2] * shape[3] * shape[4]
-        times = {impl: time_ms(lambda f=fn: f(q, k, v)) for impl, fn in impls.items()}
-        gpu = {impl: gpu_time_ms(lambda f=impls[impl]: f(q, k, v)) for impl in ("triton", "sdpa-flash")}
+        times = {impl: time_ms(partial(fn, *qkv)) for impl, fn in impls.items()}
+        gpu = {impl: gpu_time_ms(partial(impls[impl], *qkv)) for impl in ("triton", "sdpa-flash")}
         results["attention_forward"][name] = {"shape": shape, "ms": times, "gpu_ms": gpu}
         cells = [f"{t:.3f} ms / {flops / t / 1e9:.0f}" if t else "n/a" for t in times.values()]
         desc = f"{shape[0]} x {shape[1]}, {shape[2]} x {shape[3]}, {shape[4]}"
-        print(f"| {name} | {desc} | " + " | ".join(cells) + f" | {_ratio(times['sdpa-flash'], times['triton'])} "
-              f"| {_ms(gpu['triton'])}, {_ms(gpu['sdpa-flash'])} ({_ratio(gpu['sdpa-flash'], gpu['triton'])}) |")
-        del q, k, v
+        print(
+            f"| {name} | {desc} | " + " | ".join(cells) + f" | {_ratio(times['sdpa-flash'], times['triton'])} "
+            f"| {_ms(gpu['triton'])}, {_ms(gpu['sdpa-flash'])} ({_ratio(gpu['sdpa-flash'], gpu['triton'])}) |"
+        )
+
+
+def _forward_backward(fn, qkv, grad):
+    return torch.autograd.grad(fn(*qkv), qkv, grad)
 
 
 def bench_attention_backward(results: dict) -> None:
@@ -145,40 +151,40 @@ def bench_attention_backward(results: dict) -> None:
     print("| shape | triton | sdpa-flash | triton / flash |")
     print("|---|---|---|---|")
     for name in BACKWARD_SHAPES:
-        q, k, v = _qkv(ATTENTION_SHAPES[name], requires_grad=True)
-        grad = torch.randn_like(q)
-
-        def step(fn):
-            return lambda: torch.autograd.grad(fn(q, k, v), (q, k, v), grad)
-
-        ours = time_ms(step(lambda *t: attention(*t, backend="triton")))
-        flash = time_ms(step(lambda *t: _sdpa_with(SDPBackend.FLASH_ATTENTION, *t)))
+        qkv = _qkv(ATTENTION_SHAPES[name], requires_grad=True)
+        grad = torch.randn_like(qkv[0])
+        ours = time_ms(partial(_forward_backward, partial(attention, backend="triton"), qkv, grad))
+        flash = time_ms(partial(_forward_backward, partial(_sdpa_with, SDPBackend.FLASH_ATTENTION), qkv, grad))
         results["attention_backward"][name] = {"triton": ours, "sdpa-flash": flash}
         print(f"| {name} | {_ms(ours)} | {_ms(flash)} | {_ratio(flash, ours)} |")
-        del q, k, v, grad
+
+
+def _norm_row(name: str, shape: tuple, impls: dict, section: dict) -> None:
+    """Time each implementation as called and from a CUDA graph; print a row comparing "triton" with "eager"."""
+    ms = {impl: time_ms(fn) for impl, fn in impls.items()}
+    gpu = {impl: gpu_time_ms(fn) for impl, fn in impls.items()}
+    section[name] = {"shape": shape, "ms": ms, "gpu_ms": gpu}
+    cells = [f"{_ms(ms[impl])} [{_ms(gpu[impl])}]" for impl in impls]
+    ratios = f"{_ratio(ms['eager'], ms['triton'])} | {_ratio(gpu['eager'], gpu['triton'])}"
+    print(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
 
 
 def bench_norms(results: dict) -> None:
     print(f"\n### GroupNorm(32) + SiLU ({DTYPE}), ms as called from Python; [GPU time from a CUDA graph]\n")
-    print("| shape | triton fused | eager F.group_norm + F.silu | torch fp32 path (sdpa backend) | speed-up vs eager "
-          "| GPU-only speed-up |")
+    print(
+        "| shape | triton fused | eager F.group_norm + F.silu | torch fp32 path (sdpa backend) | speed-up vs eager "
+        "| GPU-only speed-up |"
+    )
     print("|---|---|---|---|---|---|")
     for name, shape in GROUP_NORM_SHAPES.items():
         x = torch.randn(shape, device="cuda", dtype=DTYPE)
-        w = torch.randn(shape[1], device="cuda", dtype=DTYPE)
-        b = torch.randn(shape[1], device="cuda", dtype=DTYPE)
+        w, b = torch.randn(2, shape[1], device="cuda", dtype=DTYPE)
         impls = {
-            "triton": lambda: group_norm(x, 32, w, b, 1e-5, "silu", backend="triton"),
-            "eager": lambda: F.silu(F.group_norm(x, 32, w, b, 1e-5)),
-            "torch_fp32": lambda: group_norm_torch(x, 32, w, b, 1e-5, "silu"),
+            "triton": partial(group_norm, x, 32, w, b, 1e-5, "silu", backend="triton"),
+            "eager": partial(_eager_group_norm_silu, x, w, b),
+            "torch_fp32": partial(group_norm_torch, x, 32, w, b, 1e-5, "silu"),
         }
-        ms = {impl: time_ms(fn) for impl, fn in impls.items()}
-        gpu = {impl: gpu_time_ms(fn) for impl, fn in impls.items()}
-        results["group_norm_silu"][name] = {"shape": shape, "ms": ms, "gpu_ms": gpu}
-        cells = [f"{_ms(ms[impl])} [{_ms(gpu[impl])}]" for impl in impls]
-        ratios = f"{_ratio(ms['eager'], ms['triton'])} | {_ratio(gpu['eager'], gpu['triton'])}"
-        print(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
-        del x
+        _norm_row(name, shape, impls, results["group_norm_silu"])
     print(f"\n### LayerNorm ({DTYPE}), ms as called from Python; [GPU time from a CUDA graph]\n")
     print("| shape | triton | F.layer_norm | speed-up | GPU-only speed-up |")
     print("|---|---|---|---|---|")
@@ -186,15 +192,14 @@ def bench_norms(results: dict) -> None:
         x = torch.randn(shape, device="cuda", dtype=DTYPE)
         w, b = torch.randn(2, shape[-1], device="cuda", dtype=DTYPE)
         impls = {
-            "triton": lambda: layer_norm(x, w, b, 1e-5, backend="triton"),
-            "eager": lambda: F.layer_norm(x, shape[-1:], w, b, 1e-5),
+            "triton": partial(layer_norm, x, w, b, 1e-5, backend="triton"),
+            "eager": partial(F.layer_norm, x, shape[-1:], w, b, 1e-5),
         }
-        ms = {impl: time_ms(fn) for impl, fn in impls.items()}
-        gpu = {impl: gpu_time_ms(fn) for impl, fn in impls.items()}
-        results["layer_norm"][name] = {"shape": shape, "ms": ms, "gpu_ms": gpu}
-        cells = [f"{_ms(ms[impl])} [{_ms(gpu[impl])}]" for impl in impls]
-        ratios = f"{_ratio(ms['eager'], ms['triton'])} | {_ratio(gpu['eager'], gpu['triton'])}"
-        print(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
+        _norm_row(name, shape, impls, results["layer_norm"])
+
+
+def _eager_group_norm_silu(x, w, b):
+    return F.silu(F.group_norm(x, 32, w, b, 1e-5))
 
 
 def bench_host_overhead(results: dict) -> None:
@@ -269,7 +274,9 @@ def bench_unet(results: dict) -> None:
     results["unet_step"] = {"ms": times, "graph_ms": graph_times, "params": params, "max_rel_diff": diff}
     for backend, ms in times.items():
         graph = graph_times[backend]
-        print(f"| {backend} | {ms:.1f} | {times['sdpa'] / ms:.2f}x | {_ms(graph)} | {_ratio(graph_times['sdpa'], graph)} |")
+        print(
+            f"| {backend} | {ms:.1f} | {times['sdpa'] / ms:.2f}x | {_ms(graph)} | {_ratio(graph_times['sdpa'], graph)} |"
+        )
     print(f"\n(max |triton - sdpa| / max |sdpa| of the step's output: {diff:.2e})")
 
 

@@ -41,9 +41,7 @@ def _forward_candidates(seq: int) -> list[triton.Config]:
             if t >= seq
         ]
     shapes = [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 3), (64, 64, 4, 3), (128, 32, 4, 4)]
-    return [
-        triton.Config({"BLOCK_M": m, "BLOCK_N": n, "PAIRS": 1}, num_warps=w, num_stages=s) for m, n, w, s in shapes
-    ]
+    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "PAIRS": 1}, num_warps=w, num_stages=s) for m, n, w, s in shapes]
 
 
 @functools.cache

@@ -14,8 +14,9 @@ LOG2_E = 1.4426950408889634
 
 
 @triton.jit
-def _tile_rows(pid_pairs, start, n_tokens, n_pairs, n_heads, stride_b, stride_h, stride_t,
-               BLOCK: tl.constexpr, PAIRS: tl.constexpr):
+def _tile_rows(
+    pid_pairs, start, n_tokens, n_pairs, n_heads, stride_b, stride_h, stride_t, BLOCK: tl.constexpr, PAIRS: tl.constexpr
+):
     """Memory offsets, token index and pair index of each row of a tile of PAIRS pairs x BLOCK // PAIRS tokens."""
     rows = tl.arange(0, BLOCK)
     pair = pid_pairs * PAIRS + rows // (BLOCK // PAIRS)
@@ -53,18 +54,42 @@ def _same_pair(row_pair, col_pair, keep, PAIRS: tl.constexpr):
 
 @triton.jit
 def _attention_fwd_kernel(
-    Q, K, V, O, LSE,
-    sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sob, soh, sot,
-    n_heads, n_pairs, n_q, n_k, qk_scale,
-    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIRS: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    O,
+    LSE,
+    sqb,
+    sqh,
+    sqt,
+    skb,
+    skh,
+    skt,
+    svb,
+    svh,
+    svt,
+    sob,
+    soh,
+    sot,
+    n_heads,
+    n_pairs,
+    n_q,
+    n_k,
+    qk_scale,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PAIRS: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
     pid_p = tl.program_id(0)  # pairs on the first grid axis: it takes more than 65535 programs
     pid_m = tl.program_id(1)
-    q_off, q_token, row_pair, q_valid = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt,
-                                                   BLOCK_M, PAIRS)
+    q_off, q_token, row_pair, q_valid = _tile_rows(
+        pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt, BLOCK_M, PAIRS
+    )
     k_off, k_token0, col_pair, _ = _tile_rows(pid_p, 0, n_k, n_pairs, n_heads, skb, skh, skt, BLOCK_N, PAIRS)
     v_off, _, _, _ = _tile_rows(pid_p, 0, n_k, n_pairs, n_heads, svb, svh, svt, BLOCK_N, PAIRS)
     col_pair_valid = col_pair < n_pairs
@@ -108,19 +133,53 @@ def _attention_fwd_kernel(
 
 @triton.jit
 def _attention_bwd_dq_kernel(
-    Q, K, V, O, DO, DQ, LSE, DELTA,
-    sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sob, soh, sot, sdob, sdoh, sdot, sdqb, sdqh, sdqt,
-    n_heads, n_pairs, n_q, n_k, qk_scale, sm_scale,
-    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIRS: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    O,
+    DO,
+    DQ,
+    LSE,
+    DELTA,
+    sqb,
+    sqh,
+    sqt,
+    skb,
+    skh,
+    skt,
+    svb,
+    svh,
+    svt,
+    sob,
+    soh,
+    sot,
+    sdob,
+    sdoh,
+    sdot,
+    sdqb,
+    sdqh,
+    sdqt,
+    n_heads,
+    n_pairs,
+    n_q,
+    n_k,
+    qk_scale,
+    sm_scale,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PAIRS: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     """dQ = scale * dS K with dS = P * (dP - delta), dP = dO V^T, delta = rowsum(dO * O); also stores delta."""
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
     pid_p = tl.program_id(0)  # pairs on the first grid axis: it takes more than 65535 programs
     pid_m = tl.program_id(1)
-    q_off, q_token, row_pair, q_valid = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt,
-                                                   BLOCK_M, PAIRS)
+    q_off, q_token, row_pair, q_valid = _tile_rows(
+        pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sqb, sqh, sqt, BLOCK_M, PAIRS
+    )
     o_off, _, _, _ = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sob, soh, sot, BLOCK_M, PAIRS)
     do_off, _, _, _ = _tile_rows(pid_p, pid_m * SEQ_M, n_q, n_pairs, n_heads, sdob, sdoh, sdot, BLOCK_M, PAIRS)
     k_off, k_token0, col_pair, _ = _tile_rows(pid_p, 0, n_k, n_pairs, n_heads, skb, skh, skt, BLOCK_N, PAIRS)
@@ -151,19 +210,51 @@ def _attention_bwd_dq_kernel(
 
 @triton.jit
 def _attention_bwd_dkdv_kernel(
-    Q, K, V, DO, DK, DV, LSE, DELTA,
-    sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sdob, sdoh, sdot, sdkb, sdkh, sdkt, sdvb, sdvh, sdvt,
-    n_heads, n_pairs, n_q, n_k, qk_scale, sm_scale,
-    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIRS: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    DK,
+    DV,
+    LSE,
+    DELTA,
+    sqb,
+    sqh,
+    sqt,
+    skb,
+    skh,
+    skt,
+    svb,
+    svh,
+    svt,
+    sdob,
+    sdoh,
+    sdot,
+    sdkb,
+    sdkh,
+    sdkt,
+    sdvb,
+    sdvh,
+    sdvt,
+    n_heads,
+    n_pairs,
+    n_q,
+    n_k,
+    qk_scale,
+    sm_scale,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PAIRS: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     """dV = P^T dO and dK = scale * dS^T Q for one block of keys, looping over the queries (transposed tiles)."""
     SEQ_M: tl.constexpr = BLOCK_M // PAIRS
     SEQ_N: tl.constexpr = BLOCK_N // PAIRS
     pid_p = tl.program_id(0)
     pid_n = tl.program_id(1)
-    k_off, _, key_pair, k_valid = _tile_rows(pid_p, pid_n * SEQ_N, n_k, n_pairs, n_heads, skb, skh, skt,
-                                             BLOCK_N, PAIRS)
+    k_off, _, key_pair, k_valid = _tile_rows(pid_p, pid_n * SEQ_N, n_k, n_pairs, n_heads, skb, skh, skt, BLOCK_N, PAIRS)
     v_off, _, _, _ = _tile_rows(pid_p, pid_n * SEQ_N, n_k, n_pairs, n_heads, svb, svh, svt, BLOCK_N, PAIRS)
     q_off, q_token0, q_pair, _ = _tile_rows(pid_p, 0, n_q, n_pairs, n_heads, sqb, sqh, sqt, BLOCK_M, PAIRS)
     do_off, _, _, _ = _tile_rows(pid_p, 0, n_q, n_pairs, n_heads, sdob, sdoh, sdot, BLOCK_M, PAIRS)

@@ -19,8 +19,9 @@ def _silu_and_grad(z):
 
 
 @triton.jit
-def _group_norm_one_program_kernel(X, Y, W, B, MEAN, RSTD, channels, groups, spatial, eps,
-                                   ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+def _group_norm_one_program_kernel(
+    X, Y, W, B, MEAN, RSTD, channels, groups, spatial, eps, ACTIVATION: tl.constexpr, BLOCK: tl.constexpr
+):
     """GroupNorm of one (batch, group), a contiguous range; per-block statistics merged as in Chan et al."""
     group = tl.program_id(0)
     per_group = channels // groups
@@ -74,8 +75,9 @@ def _group_chunk_stats_kernel(X, PART_MEAN, PART_M2, group_numel, n_chunks, BLOC
 
 
 @triton.jit
-def _group_merge_stats_kernel(PART_MEAN, PART_M2, MEAN, RSTD, group_numel, n_chunks, eps,
-                              CHUNK: tl.constexpr, BLOCK_C: tl.constexpr):
+def _group_merge_stats_kernel(
+    PART_MEAN, PART_M2, MEAN, RSTD, group_numel, n_chunks, eps, CHUNK: tl.constexpr, BLOCK_C: tl.constexpr
+):
     """Merge the chunks of one group: mean = sum n_c mean_c / n, M2 = sum M2_c + n_c (mean_c - mean)^2."""
     group = tl.program_id(0)
     total = tl.zeros([BLOCK_C], tl.float32)
@@ -96,8 +98,9 @@ def _group_merge_stats_kernel(PART_MEAN, PART_M2, MEAN, RSTD, group_numel, n_chu
 
 
 @triton.jit
-def _group_norm_apply_kernel(X, Y, W, B, MEAN, RSTD, channels, groups, spatial,
-                             ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+def _group_norm_apply_kernel(
+    X, Y, W, B, MEAN, RSTD, channels, groups, spatial, ACTIVATION: tl.constexpr, BLOCK: tl.constexpr
+):
     """y = act((x - mean) * rstd * w[c] + b[c]) for one spatial chunk of one (batch, channel) row."""
     row = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -115,8 +118,9 @@ def _group_norm_apply_kernel(X, Y, W, B, MEAN, RSTD, channels, groups, spatial,
 
 
 @triton.jit
-def _group_norm_grad_terms(X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, groups, spatial,
-                           ACTIVATION: tl.constexpr):
+def _group_norm_grad_terms(
+    X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, groups, spatial, ACTIVATION: tl.constexpr
+):
     """x_hat = (x - mean) * rstd and dz = dL/d(affine output), recomputing the activation's input."""
     channel = row % channels
     group = (row // channels) * groups + channel // (channels // groups)
@@ -133,28 +137,58 @@ def _group_norm_grad_terms(X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, g
 
 
 @triton.jit
-def _group_norm_bwd_sums_kernel(X, DY, W, B, MEAN, RSTD, PART_DZ, PART_DZ_XHAT, channels, groups, spatial,
-                                n_chunks, ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+def _group_norm_bwd_sums_kernel(
+    X,
+    DY,
+    W,
+    B,
+    MEAN,
+    RSTD,
+    PART_DZ,
+    PART_DZ_XHAT,
+    channels,
+    groups,
+    spatial,
+    n_chunks,
+    ACTIVATION: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Per (batch, channel, chunk): sum dz and sum dz * x_hat (for db, dw and the group means of dx)."""
     row = tl.program_id(0)
     chunk = tl.program_id(1)
     offs = chunk * BLOCK + tl.arange(0, BLOCK)
     mask = offs < spatial
-    x_hat, dz, _, _, _, _ = _group_norm_grad_terms(X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, groups,
-                                                   spatial, ACTIVATION)
+    x_hat, dz, _, _, _, _ = _group_norm_grad_terms(
+        X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, groups, spatial, ACTIVATION
+    )
     tl.store(PART_DZ + row * n_chunks + chunk, tl.sum(dz, 0))
     tl.store(PART_DZ_XHAT + row * n_chunks + chunk, tl.sum(tl.where(mask, dz * x_hat, 0.0), 0))
 
 
 @triton.jit
-def _group_norm_bwd_dx_kernel(X, DY, DX, W, B, MEAN, RSTD, MEAN_G, MEAN_G_XHAT, channels, groups, spatial,
-                              ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+def _group_norm_bwd_dx_kernel(
+    X,
+    DY,
+    DX,
+    W,
+    B,
+    MEAN,
+    RSTD,
+    MEAN_G,
+    MEAN_G_XHAT,
+    channels,
+    groups,
+    spatial,
+    ACTIVATION: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """dx = rstd * (g - mean_group(g) - x_hat * mean_group(g * x_hat)) with g = dz * w."""
     row = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < spatial
-    x_hat, dz, w, rstd, group, base = _group_norm_grad_terms(X, DY, W, B, MEAN, RSTD, row, offs, mask, channels,
-                                                             groups, spatial, ACTIVATION)
+    x_hat, dz, w, rstd, group, base = _group_norm_grad_terms(
+        X, DY, W, B, MEAN, RSTD, row, offs, mask, channels, groups, spatial, ACTIVATION
+    )
     dx = rstd * (dz * w - tl.load(MEAN_G + group) - x_hat * tl.load(MEAN_G_XHAT + group))
     tl.store(DX + base + offs, dx.to(DX.dtype.element_ty), mask=mask)
 
@@ -178,14 +212,27 @@ def _layer_norm_fwd_kernel(X, Y, W, B, MEAN, RSTD, n_rows, dim, eps, ROWS: tl.co
 
 
 @triton.jit
-def _layer_norm_bwd_kernel(X, DY, DX, W, MEAN, RSTD, PART_DW, PART_DB, n_rows, dim, tiles_per_program,
-                           ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
+def _layer_norm_bwd_kernel(
+    X,
+    DY,
+    DX,
+    W,
+    MEAN,
+    RSTD,
+    PART_DW,
+    PART_DB,
+    n_rows,
+    dim,
+    tiles_per_program,
+    ROWS: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     """dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)) with g = dy * w; partial dw, db for this program."""
     cols = tl.arange(0, BLOCK_D)
     w = tl.load(W + cols, mask=cols < dim, other=0.0).to(tl.float32)
     dw = tl.zeros([BLOCK_D], tl.float32)
     db = tl.zeros([BLOCK_D], tl.float32)
-    for i in range(0, tiles_per_program):
+    for i in range(tiles_per_program):
         rows = (tl.program_id(0) * tiles_per_program + i) * ROWS + tl.arange(0, ROWS)
         mask = (rows < n_rows)[:, None] & (cols < dim)[None, :]
         offs = rows.to(tl.int64)[:, None] * dim + cols[None, :]

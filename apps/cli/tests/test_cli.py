@@ -149,7 +149,9 @@ def test_layout_prints_json_of_the_models_layout(capsys, monkeypatch):
 
 def test_directory_entry_point_runs_like_uv_run_apps_cli(empty_workdir):
     # `uv run apps/cli ARGS` runs python on the directory, i.e. its __main__.py.
-    result = subprocess.run([sys.executable, str(CLI_DIR), "--help"], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(CLI_DIR), "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0 and "inspect" in result.stdout
 
 
@@ -159,3 +161,19 @@ def test_module_entry_point_exit_status_and_stderr(empty_workdir):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("sgm: error: sdxl-base: checkpoint sd_xl_base_1.0.safetensors not found")
     assert "Traceback" not in result.stderr and not (empty_workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["sd-2.1", "sd-2.1-768", "sdxl-base", "sdxl-refiner", "sdxl-turbo", "sd-turbo", "digits"]
+)
+def test_layout_of_image_models(capsys, name):
+    status, out, _ = _run(capsys, "layout", name)
+    layout = json.loads(out)
+    assert status == 0 and layout == catalog.expected_layout(name)
+    assert any(key.startswith("model.diffusion_model.") for key in layout)
+
+
+def test_inspect_a_full_size_sdxl_file(capsys, empty_workdir):
+    path = write_sparse_safetensors(empty_workdir / "sd_xl_base_1.0.safetensors", catalog.expected_layout("sdxl-base"))
+    status, out, _ = _run(capsys, "inspect", str(path))
+    assert status == 0 and "fits: sdxl-base, sdxl-turbo" in out and "not compared" not in out

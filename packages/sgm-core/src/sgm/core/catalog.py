@@ -203,19 +203,15 @@ def model_config(name: str):
 
 
 def build_model(name: str, *, device: str = "meta"):
-    """The model built from its catalog config. `device="meta"` allocates nothing (for layouts); any other
-    device builds parameters on meta and buffers for real, ready for `load_checkpoint_into`."""
-    import torch
-
-    from sgm.core.checkpoint.empty import empty_parameters, meta_device
+    """The model built from its catalog config with its parameters on the meta device (nothing allocated) and
+    its buffers computed on `device`, ready for `load_checkpoint_into`; `device="meta"` moves the buffers to meta
+    too (a layout only). Buffers are computed for real first because some are computed through numpy."""
+    from sgm.core.checkpoint.empty import empty_parameters
     from sgm.core.config import instantiate
 
-    config = model_config(name)
-    if device == "meta":
-        with meta_device():
-            return instantiate(config, key_path=f"{name}.model")
-    with empty_parameters(), torch.device(device):
-        return instantiate(config, key_path=f"{name}.model")
+    with empty_parameters():
+        model = instantiate(model_config(name), key_path=f"{name}.model")
+    return model.to(device)
 
 
 def shipped_layout(layout: str) -> dict | None:

@@ -1,6 +1,6 @@
 """Checkpoints: reading files safely, loading them into models without a second copy, layouts and matching."""
 
-from sgm.core.checkpoint.empty import empty_parameters, meta_device
+from sgm.core.checkpoint.empty import empty_parameters
 from sgm.core.checkpoint.layouts import LayoutDiff, compare_layouts, layout_of, summarize_keys
 from sgm.core.checkpoint.loading import LoadReport, load_checkpoint_into, parse_dtype
 from sgm.core.checkpoint.matching import ModelMatch, catalog_layouts, match_models, rank_models
@@ -19,7 +19,6 @@ __all__ = [
     "load_checkpoint_into",
     "load_state_dict",
     "match_models",
-    "meta_device",
     "parse_dtype",
     "rank_models",
     "read_layout",

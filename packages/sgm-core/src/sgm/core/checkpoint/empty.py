@@ -35,13 +35,6 @@ def _no_meta_init() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def meta_device() -> Iterator[None]:
-    """Build modules entirely on the `meta` device (parameters and buffers): shapes only, for layouts."""
-    with torch.device("meta"), _no_meta_init():
-        yield
-
-
-@contextlib.contextmanager
 def empty_parameters() -> Iterator[None]:
     """Build modules with parameters on the `meta` device (no memory, no init cost) while buffers are computed
     for real, so buffers that no checkpoint carries (schedules, masks, normalization constants) still hold values."""

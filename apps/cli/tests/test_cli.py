@@ -86,13 +86,20 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
     from sgm_cli.commands import sample
 
     requests = []
-    monkeypatch.setattr(sample, "_pipeline_function", lambda entry: lambda request: requests.append(request) or [])
+    from sgm.kernels.backend import default_backend
+
+    def pipeline(request):
+        requests.append((request, default_backend()))
+        return []
+
+    monkeypatch.setattr(sample, "_pipeline_function", lambda entry: pipeline)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")
     status, _, err = _run(capsys, "sample", "--model", "sd-turbo", "--prompt", "a fox", "--seed", "3", "--num", "2",
-                          "--dtype", "fp16", "--no-watermark")  # fmt: skip
+                          "--dtype", "fp16", "--no-watermark", "--attention", "math")  # fmt: skip
     assert status == 0, err
-    (request,) = requests
+    ((request, backend),) = requests
+    assert backend == "math" and request.attention == "math"
     assert (request.model, request.prompt, request.seed, request.num, request.dtype) == (
         "sd-turbo",
         "a fox",
@@ -177,3 +184,10 @@ def test_inspect_a_full_size_sdxl_file(capsys, empty_workdir):
     path = write_sparse_safetensors(empty_workdir / "sd_xl_base_1.0.safetensors", catalog.expected_layout("sdxl-base"))
     status, out, _ = _run(capsys, "inspect", str(path))
     assert status == 0 and "fits: sdxl-base, sdxl-turbo" in out and "not compared" not in out
+
+
+def test_attention_choices_are_the_kernel_backends():
+    from sgm.kernels.backend import BACKENDS
+    from sgm_cli.commands.sample import ATTENTION_BACKENDS
+
+    assert ATTENTION_BACKENDS == BACKENDS

@@ -114,3 +114,11 @@ def test_image_configs_are_the_reference_ones_with_our_class_paths(name):
         pytest.skip("the reference configs (../shared/reference/configs) are not present")
     expected = _with_our_targets(OmegaConf.to_container(OmegaConf.load(reference).model))
     assert OmegaConf.to_container(catalog.model_config(name)) == expected
+
+
+def test_bundled_digits_weights_missing_says_where_they_go(monkeypatch):
+    weights = catalog.CATALOG["digits"].bundled_weights
+    if weights.local_path() is not None:
+        pytest.skip("the digits weights are trained and shipped in this install")
+    with pytest.raises(SgmError, match="train them with sgm-train.*configs/models/digits.safetensors"):
+        catalog.find_checkpoint("digits")

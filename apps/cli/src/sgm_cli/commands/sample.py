@@ -4,7 +4,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")
+ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 
 
@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     request = build_request(args)
     pipeline = _pipeline_function(catalog.get_entry(request.model))
-    if request.attention is not None:
-        import os
+    from sgm.kernels.backend import default_backend, use_backend
 
-        os.environ["SGM_ATTENTION_BACKEND"] = request.attention  # read by sgm.kernels at each call
-    for path in pipeline(request) or []:
+    with use_backend(request.attention or default_backend()):  # one switch for every attention and norm call
+        paths = pipeline(request) or []
+    for path in paths:
         print(path)
     return 0

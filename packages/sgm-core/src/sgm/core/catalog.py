@@ -40,6 +40,13 @@ class Resource:
         except (ModuleNotFoundError, FileNotFoundError):
             raise SgmError(f"{self.path} of package {self.package} is not installed") from None
 
+    def location(self) -> str:
+        """Where the file is or would be in this install (for messages)."""
+        try:
+            return str(resources.files(self.package).joinpath(self.path))
+        except ModuleNotFoundError:
+            return f"{self.path} in package {self.package}"
+
     def local_path(self) -> Path | None:
         """The file on disk when the package is installed as files (workspace or wheel), else None."""
         try:
@@ -186,7 +193,7 @@ def find_checkpoint(name: str, path: str | Path | None = None) -> Path:
     if entry.bundled_weights is not None:
         raise SgmError(
             f"{name}: its weights {entry.file} are not in this install yet; train them with sgm-train "
-            f"(uv run apps/train) and save them as {entry.bundled_weights.package}/{entry.bundled_weights.path}"
+            f"(uv run apps/train) and save them as {entry.bundled_weights.location()}"
         )
     raise SgmError(
         f"{name}: checkpoint {entry.file} not found in {checkpoint_dir().resolve()} "

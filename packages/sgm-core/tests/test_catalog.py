@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,9 @@ def test_image_configs_are_the_reference_ones_with_our_class_paths(name):
     assert OmegaConf.to_container(catalog.model_config(name)) == expected
 
 
-def test_bundled_digits_weights_missing_says_where_they_go(monkeypatch):
-    weights = catalog.CATALOG["digits"].bundled_weights
-    if weights.local_path() is not None:
-        pytest.skip("the digits weights are trained and shipped in this install")
-    with pytest.raises(SgmError, match="train them with sgm-train.*configs/models/digits.safetensors"):
+def test_bundled_weights_missing_say_where_they_go(monkeypatch):
+    absent = catalog.Resource("sgm.core", "configs/models/untrained.safetensors")
+    entry = dataclasses.replace(catalog.CATALOG["digits"], bundled_weights=absent)
+    monkeypatch.setattr(catalog, "get_entry", lambda name: entry)
+    with pytest.raises(SgmError, match="train them with sgm-train.*configs/models/untrained.safetensors"):
         catalog.find_checkpoint("digits")

@@ -2,11 +2,13 @@
 
 import importlib.util
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from lightning.pytorch import loggers as pl_loggers
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from sgm.core.config import ConfigError, instantiate
@@ -15,6 +17,7 @@ from sgm.train.run_dir import RunDir
 logger = logging.getLogger(__name__)
 
 TRAINSTEP_CHECKPOINTS = "metrics_over_trainsteps_checkpoint"
+PLAIN_PROGRESS_EVERY = 20  # steps between progress lines when output is not a terminal
 
 
 def _plain(node: Any) -> Any:
@@ -108,4 +111,7 @@ def build_callbacks(lightning_config: Mapping, run: RunDir, monitor: str | None)
         if not block or "target" not in block:
             raise ConfigError(f"lightning.callbacks.{name}: needs a target (the callback class)")
         callbacks.append(instantiate(block, key_path=f"lightning.callbacks.{name}"))
+    if not sys.stderr.isatty() and not any(isinstance(c, ProgressBar) for c in callbacks):
+        # Redirected output (nohup, CI): plain progress lines with loss and it/s instead of a live display.
+        callbacks.append(TQDMProgressBar(refresh_rate=PLAIN_PROGRESS_EVERY))
     return callbacks

@@ -32,7 +32,7 @@ def test_two_cpu_ranks_end_with_identical_parameters(tmp_path):
     logdir = tmp_path / "logs"
     logdir.mkdir()
     result = subprocess.run(
-        [sys.executable, str(script), str(logdir), str(TINY)], capture_output=True, text=True, timeout=600
+        [sys.executable, str(script), str(logdir), str(TINY)], capture_output=True, text=True, timeout=600, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(logdir / f"rank{r}.pt") for r in range(2)]

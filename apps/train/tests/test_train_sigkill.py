@@ -18,7 +18,17 @@ START_TIMEOUT_S = 400  # generous: the test machines are shared
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_step_count(tmp_path):
-    command = [sys.executable, "-m", "sgm_train_app", "--base", str(TINY), "--logdir", str(tmp_path), "--max-steps", "1000"]
+    command = [
+        sys.executable,
+        "-m",
+        "sgm_train_app",
+        "--base",
+        str(TINY),
+        "--logdir",
+        str(tmp_path),
+        "--max-steps",
+        "1000",
+    ]
     command += ["lightning.callbacks.image_logger.params.disabled=true"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -17,9 +17,15 @@ ENGINE = {
         "regularizer_config": {"target": "sgm.modules.autoencoding.regularizers.DiagonalGaussianRegularizer"},
         "loss_config": {
             "target": "sgm.modules.autoencoding.losses.GeneralLPIPSWithDiscriminator",
-            "params": {"disc_start": 2, "perceptual_weight": 0.0, "disc_in_channels": 1, "disc_num_layers": 1,
-                       "lpips_pretrained": False, "regularization_weights": {"kl_loss": 1.0e-6}},
-        },  # fmt: skip
+            "params": {
+                "disc_start": 2,
+                "perceptual_weight": 0.0,
+                "disc_in_channels": 1,
+                "disc_num_layers": 1,
+                "lpips_pretrained": False,
+                "regularization_weights": {"kl_loss": 1.0e-6},
+            },
+        },
         "disc_start_iter": 2,
         "ema_decay": 0.9,
     },

@@ -50,7 +50,12 @@ def _config(urls, batch_size=4, num_workers=2, **pipeline):
         "target": "sgm.data.dataset.StableDataModuleFromConfig",
         "params": {
             "train": {
-                "datapipeline": {"urls": urls, "pipeline_config": pipeline, "decoders": ["pil"], "postprocessors": POSTPROCESSORS},
+                "datapipeline": {
+                    "urls": urls,
+                    "pipeline_config": pipeline,
+                    "decoders": ["pil"],
+                    "postprocessors": POSTPROCESSORS,
+                },
                 "loader": {"batch_size": batch_size, "num_workers": num_workers, "partial": True},
             }
         },

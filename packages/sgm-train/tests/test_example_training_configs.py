@@ -7,7 +7,9 @@ from omegaconf import OmegaConf
 
 from sgm.core.config import resolve
 
-EXAMPLES = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "configs" / "configs" / "example_training"
+EXAMPLES = (
+    Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "configs" / "configs" / "example_training"
+)
 CONFIGS = sorted(EXAMPLES.rglob("*.yaml")) if EXAMPLES.is_dir() else []
 
 

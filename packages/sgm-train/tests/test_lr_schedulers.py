@@ -33,9 +33,7 @@ def test_cosine2_cycles_restart():
 
 
 def test_linear_scheduler_as_sdxl_configs_use_it():
-    s = LambdaLinearScheduler(
-        warm_up_steps=[100], f_min=[0.0], f_max=[1.0], f_start=[1e-6], cycle_lengths=[1000]
-    )
+    s = LambdaLinearScheduler(warm_up_steps=[100], f_min=[0.0], f_max=[1.0], f_start=[1e-6], cycle_lengths=[1000])
     assert s(0) == pytest.approx(1e-6)
     assert s(50) == pytest.approx((1.0 - 1e-6) / 100 * 50 + 1e-6)
     assert s(100) == pytest.approx(0.9)  # (length - n) / length: the decay counts from the cycle start
@@ -51,7 +49,13 @@ def test_reference_target_drives_lambda_lr():
     schedule = instantiate(
         {
             "target": "sgm.lr_scheduler.LambdaLinearScheduler",
-            "params": {"warm_up_steps": [4], "cycle_lengths": [10**13], "f_start": [0.0], "f_max": [1.0], "f_min": [1.0]},
+            "params": {
+                "warm_up_steps": [4],
+                "cycle_lengths": [10**13],
+                "f_start": [0.0],
+                "f_max": [1.0],
+                "f_min": [1.0],
+            },
         }
     )
     param = torch.nn.Parameter(torch.zeros(()))

@@ -21,19 +21,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-b", "--base", nargs="*", default=[], metavar="CONFIG", help="YAML configs, merged left to right")
+    parser.add_argument(
+        "-b", "--base", nargs="*", default=[], metavar="CONFIG", help="YAML configs, merged left to right"
+    )
     parser.add_argument("-n", "--name", help="run name (default: the first config's file name)")
     parser.add_argument("-r", "--resume", metavar="DIR_OR_CKPT", help="continue a run directory or a checkpoint in it")
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (lightning.trainer.max_steps)")
+    parser.add_argument(
+        "--max-steps", type=int, help="stop after this many optimizer steps (lightning.trainer.max_steps)"
+    )
     parser.add_argument("-l", "--logdir", default="logs", help="where run directories go (default: logs)")
     parser.add_argument("-s", "--seed", type=int, default=23, help="random seed (default: 23, as the reference)")
     parser.add_argument(
         "--scale-lr", action="store_true", help="lr = base_learning_rate * batch size * devices * accumulation"
     )
     parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
-    parser.add_argument(
-        "--threads", type=int, help="CPU threads for torch (1 is often fastest on a busy shared CPU)"
-    )
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is often fastest on a busy shared CPU)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is built")
     return parser
 

@@ -83,7 +83,11 @@ class ImageLogger(pl.Callback):
     @rank_zero_only
     def log_img(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int, split: str) -> None:
         step = batch_idx if self.log_on_batch_idx else pl_module.global_step
-        if self.max_images <= 0 or not callable(getattr(pl_module, "log_images", None)) or not self.check_frequency(step):
+        if (
+            self.max_images <= 0
+            or not callable(getattr(pl_module, "log_images", None))
+            or not self.check_frequency(step)
+        ):
             return
         was_training = pl_module.training
         pl_module.eval()

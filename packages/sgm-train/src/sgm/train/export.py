@@ -23,7 +23,9 @@ def inference_state_dict(
     """The engine's weights from a training `state_dict`, EMA averages swapped in for the `ema_of` submodule."""
     has_ema = any(key.startswith(EMA_PREFIX) for key in state_dict)
     if use_ema and not has_ema:
-        raise ValueError("the checkpoint has no EMA weights (model_ema.*): train with use_ema, or export with use_ema=False")
+        raise ValueError(
+            "the checkpoint has no EMA weights (model_ema.*): train with use_ema, or export with use_ema=False"
+        )
     weights = {}
     for key, value in state_dict.items():
         if key.startswith(EMA_PREFIX):

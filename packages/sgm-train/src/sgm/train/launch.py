@@ -62,7 +62,9 @@ def training_module(engine: Any, learning_rate: float) -> pl.LightningModule:
         return DiffusionTrainer(engine, learning_rate)
     if hasattr(engine, "build_optimizers"):
         return AutoencoderTrainer(engine, learning_rate)
-    raise ConfigError(f"model: do not know how to train a {type(engine).__name__} (expected a DiffusionEngine or an autoencoder)")
+    raise ConfigError(
+        f"model: do not know how to train a {type(engine).__name__} (expected a DiffusionEngine or an autoencoder)"
+    )
 
 
 def _batch_size(data_config: DictConfig) -> int:

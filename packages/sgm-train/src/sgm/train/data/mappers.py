@@ -24,7 +24,10 @@ class TorchVisionImageTransforms:
         self.key = key
         self.strict = strict
         self.transform = Compose(
-            [instantiate(block, key_path=f"TorchVisionImageTransforms.transforms[{i}]") for i, block in enumerate(transforms)]
+            [
+                instantiate(block, key_path=f"TorchVisionImageTransforms.transforms[{i}]")
+                for i, block in enumerate(transforms)
+            ]
         )
 
     def __call__(self, sample: dict) -> dict:

@@ -1,6 +1,7 @@
 """The shipped digits model draws the digit it is asked for: 10 CFG samples of each class, classified by a
 logistic regression fitted here on the same (16x16, pooled back to 8x8) digits."""
 
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from sklearn.linear_model import LogisticRegression
 
-import sgm.core
 from sgm.core.config import instantiate, load_config
 from sgm.train.data.toy import DigitsDataset
 
-MODELS = Path(sgm.core.__file__).parent / "configs" / "models"
+MODELS = Path(str(files("sgm.core") / "configs" / "models"))
 SAMPLES_PER_CLASS = 10
 SAMPLER = {
     "target": "sgm.modules.diffusionmodules.sampling.EulerEDMSampler",

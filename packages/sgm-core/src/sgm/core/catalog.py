@@ -145,10 +145,10 @@ def _entries() -> list[ModelEntry]:
         ModelEntry("sv4d2-8views", "video2views", ("sv4d2_8views.safetensors",), sv4d2, _video("sv4d2_8views.yaml"),
                    "sampling-sv4d2_8views", _VIDEO_PIPELINE,
                    _SV4D | {"steps": 50, "cfg": 2.5, "min_cfg": 1.5, "num_views": 8}),
-        # The embedded toy model: a class-conditional pixel-space UNet for 28x28 digits, trained by sgm-train.
+        # The embedded toy model: a class-conditional pixel-space UNet for 16x16 digits, trained by sgm-train.
         ModelEntry("digits", "class2img", ("digits.safetensors",), "trained by sgm-train (uv run apps/train)",
                    _core("digits.yaml"), "digits", _IMAGE_PIPELINE,
-                   {"width": 28, "height": 28, "steps": 50, "sampler": "EulerEDMSampler",
+                   {"width": 16, "height": 16, "steps": 50, "sampler": "EulerEDMSampler",
                     "discretization": "EDMDiscretization", "cfg": 3.0, "seed": 42, "class_label": 0},
                    size_multiple=4, bundled_weights=_core("digits.safetensors")),
     ]  # fmt: skip

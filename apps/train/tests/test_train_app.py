@@ -9,7 +9,7 @@ from sgm.train.launch import TrainOptions, fit
 from sgm_train_app.cli import main, parse
 
 CONFIGS = Path(__file__).parent / "configs"
-TINY = CONFIGS / "tiny_uncond.yaml"
+TINY = CONFIGS / "tiny_cond.yaml"
 
 
 def _only_run(logdir: Path) -> Path:
@@ -18,12 +18,18 @@ def _only_run(logdir: Path) -> Path:
 
 
 def test_few_steps_then_resume_restores_step_optimizer_schedule_and_ema(tmp_path):
-    assert main(["--base", str(TINY), "--max-steps", "4", "--logdir", str(tmp_path), "--name", "tiny"]) == 0
+    assert (
+        main(["--base", str(TINY), "--max-steps", "4", "--logdir", str(tmp_path), "--name", "tiny", "--threads", "1"])
+        == 0
+    )
     run = _only_run(tmp_path)
     assert run.name.endswith("-tiny")
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 4
     assert any(k.startswith("model.diffusion_model.") for k in last["state_dict"])
+    assert "conditioner.embedders.0.embedding.weight" in last["state_dict"]  # the class embedder trains too
+    trained = [k for k in last["state_dict"] if k.startswith(("model.", "conditioner.embedders.0."))]
+    assert len(last["optimizer_states"][0]["state"]) == len(trained)
     assert int(last["state_dict"]["model_ema.num_updates"]) == 4
     assert (run / "configs" / "config.yaml").is_file()
     assert sorted(p.name.split("_gs")[0] for p in (run / "images" / "train").glob("*gs-000004*")) == [

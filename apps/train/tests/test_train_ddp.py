@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-TINY = Path(__file__).parent / "configs" / "tiny_uncond.yaml"
+TINY = Path(__file__).parent / "configs" / "tiny_cond.yaml"
 
 # Lightning's DDP launcher re-runs this script for rank 1, so it must be a file.
 SCRIPT = """

@@ -12,7 +12,7 @@ import torch
 
 from sgm.train.launch import TrainOptions, fit
 
-TINY = Path(__file__).parent / "configs" / "tiny_uncond.yaml"
+TINY = Path(__file__).parent / "configs" / "tiny_cond.yaml"
 START_TIMEOUT_S = 400  # generous: the test machines are shared
 
 

@@ -50,6 +50,9 @@ def build_pipeline(
     sampler_config = model["params"].pop("sampler_config")
     model["params"].pop("ckpt_path", None)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    network_dtype = DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+    if network_dtype is not None and network_dtype not in DTYPES.values():
+        raise SgmError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if checkpoint is None:
         engine = instantiate(model)
     else:
@@ -57,11 +60,10 @@ def build_pipeline(
 
         with empty_parameters():
             engine = instantiate(model)
+        if network_dtype is not None:  # cast while empty: the file's tensors load straight into it, no fp32 copy
+            engine.model.to(network_dtype)
         load_checkpoint_into(engine, checkpoint)
-    if dtype is not None:
-        network_dtype = DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
-        if network_dtype not in DTYPES.values():
-            raise SgmError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if network_dtype is not None:
         engine.model.to(network_dtype)
     return PIPELINES[kind](
         engine, sampler_config, sampling, name=name, device=device, offload=offload, progress=progress

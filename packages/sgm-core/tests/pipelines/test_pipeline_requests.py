@@ -14,8 +14,11 @@ from sgm.core.pipelines.running import sample, save
 
 @pytest.mark.parametrize(
     ("size", "message"),
-    [((22, 16), "width must be a positive multiple of 4 for this model, got 22"), ((16, 0), "height must be a positive multiple"),
-     ((16, 17.0), "height must be a positive multiple of 4")],
+    [
+        ((22, 16), "width must be a positive multiple of 4 for this model, got 22"),
+        ((16, 0), "height must be a positive multiple"),
+        ((16, 17.0), "height must be a positive multiple of 4"),
+    ],
 )  # fmt: skip
 def test_sizes_the_model_cannot_take_are_refused(text_pipeline, size, message):
     with pytest.raises(SgmError, match=message):

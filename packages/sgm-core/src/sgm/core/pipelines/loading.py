@@ -15,6 +15,17 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def build_engine(model: str) -> torch.nn.Module:
+    """The catalog model with parameters on the meta device and buffers computed on the CPU; the checkpoint load
+    assigns the parameters and moves everything to its device. (`catalog.build_model(name, device="cpu")` moves
+    the meta parameters too, which torch refuses.)"""
+    from sgm.core.checkpoint import empty_parameters
+    from sgm.core.config import instantiate
+
+    with empty_parameters():
+        return instantiate(catalog.model_config(model), key_path=f"{model}.model")
+
+
 def load_pipeline(
     model: str,
     *,
@@ -34,7 +45,7 @@ def load_pipeline(
         raise SgmError(f"{model} is a {entry.task} model, not an image model: use its pipeline {entry.pipeline}")
     path = catalog.find_checkpoint(model, ckpt)
     device = device or default_device()
-    engine = catalog.build_model(model, device=device)
+    engine = build_engine(model)
     load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark

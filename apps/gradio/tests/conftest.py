@@ -1,24 +1,82 @@
-"""A launched app whose tabs call stand-in pipelines: they exercise the app (queue, stop, uploads, errors, files,
-parameters) without model weights. Each stand-in reports its steps through the hooks like a real sampler."""
+"""A launched app running the real pipelines on tiny random-weight models, found through the catalog as the CLI
+finds them: the catalog's entries point at tiny configs (the digits model's own shipped config; sgm-video's tiny
+versions of svd, sv3d-p and sv4d2) and their checkpoints lie under their official names in `$SGM_CHECKPOINT_DIR`.
 
+The real runners are wrapped to record their steps (and optionally pause after each), so tests can see a run
+start, stop it, and count how many runs overlap."""
+
+import dataclasses
+import importlib.util
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
 
 import pytest
-from PIL import Image
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import save_file
+from sgm.core import catalog
+from sgm.core.config import instantiate
 from sgm_gradio.app import build_app
-from sgm_gradio.outputs import RunOutput
-from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
+from sgm_gradio.jobs import RunHooks
+from sgm_gradio.runners import RUNNERS
 
-MISSING_MODEL = "sd-2.1"
-MISSING_MESSAGE = "put v2-1_512-ema-pruned.safetensors into ./checkpoints/ (from stabilityai/stable-diffusion-2-1-base)"
+REAL_CATALOG = catalog.CATALOG
+MISSING_MODEL = "sd-2.1"  # no checkpoint in the test folder
+BROKEN_MODEL = "svd-xt"  # its checkpoint is not a safetensors file: loading it fails
+PRESENT_UNLOADED = "sdxl-base"  # a file is present (so the tab runs) but the tests never load it
+VIDEO_MODELS = ("svd", "sv3d-p", "sv4d2")
+VIDEO_TESTS = Path(__file__).resolve().parents[3] / "packages/sgm-video/tests/conftest.py"
+
+
+@dataclass(frozen=True)
+class FileResource(catalog.Resource):
+    """A config file outside any package (the catalog's Resource reads package data)."""
+
+    def open_text(self) -> str:
+        return Path(self.path).read_text()
+
+
+def _tiny_video_configs():
+    """sgm-video's tiny versions of its shipped configs (same targets and wiring, small widths, few frames)."""
+    spec = importlib.util.spec_from_file_location("sgm_video_tiny_configs", VIDEO_TESTS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_config
+
+
+def _save_random_weights(model: torch.nn.Module, path: Path) -> None:
+    save_file({key: tensor.detach().clone().contiguous() for key, tensor in model.state_dict().items()}, path)
+
+
+def tiny_catalog(folder: Path) -> MappingProxyType:
+    """The catalog with tiny random-weight digits, svd, sv3d-p and sv4d2 models whose checkpoints are in `folder`."""
+    from sgm.video.pipelines import build_pipeline
+
+    entries = dict(REAL_CATALOG)
+    entries["digits"] = dataclasses.replace(entries["digits"], bundled_weights=None)
+    torch.manual_seed(0)
+    _save_random_weights(instantiate(catalog.model_config("digits")), folder / entries["digits"].file)
+    make_tiny_config = _tiny_video_configs()
+    for name in VIDEO_MODELS:
+        config_path = folder / f"{name}.yaml"
+        OmegaConf.save(make_tiny_config(name), config_path)
+        entries[name] = dataclasses.replace(entries[name], config=FileResource("tests", str(config_path)))
+        torch.manual_seed(0)
+        engine = build_pipeline(OmegaConf.load(config_path), device="cpu", progress=False).engine
+        _save_random_weights(engine, folder / entries[name].file)
+    entries[BROKEN_MODEL] = dataclasses.replace(entries[BROKEN_MODEL], config=entries["svd"].config)
+    (folder / entries[BROKEN_MODEL].file).write_bytes(b"not a checkpoint")
+    (folder / entries[PRESENT_UNLOADED].file).write_bytes(b"never loaded by the tests")
+    return MappingProxyType(entries)
 
 
 @dataclass
-class StandIns:
-    """Records what the stand-in pipelines did, for the tests to check."""
+class Recorder:
+    """What the runs did: how many ran at once, the last step each reached; `step_seconds` pauses after each step."""
 
     running: int = 0
     most_running: int = 0
@@ -27,49 +85,32 @@ class StandIns:
     step_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def steps(self, settings, hooks) -> None:
-        with self.lock:
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-        done = 0
-        try:
-            total = int(settings["steps"])
-            for done in range(total):
-                hooks.step("sampling", done, total)
-                self.started.set()
-                time.sleep(self.step_seconds)
-            done = total
-        finally:
+    def wrap(self, runner):
+        def run(model, settings, hooks):
+            recording = RecordingHooks(hooks.progress, hooks.stop_requested, recorder=self)
             with self.lock:
-                self.running -= 1
-                self.steps_done.append(done)
+                self.running += 1
+                self.most_running = max(self.most_running, self.running)
+            try:
+                return runner(model, settings, recording)
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    self.steps_done.append(recording.last_step)
 
-    def digits(self, model, settings, hooks) -> RunOutput:
-        self.steps(settings, hooks)
-        shade = 25 * int(settings["digit"])
-        return RunOutput(images=[Image.new("RGB", (32, 32), (shade, shade, shade))] * int(settings["num_samples"]))
+        return run
 
-    def txt2img(self, model, settings, hooks) -> RunOutput:
-        raise RuntimeError("the stand-in text-to-image pipeline always fails")
 
-    def img2img(self, model, settings, hooks) -> RunOutput:
-        image = load_image(settings["image"])
-        self.steps(settings, hooks)
-        return RunOutput(images=[image] * int(settings["num_samples"]))
+@dataclass
+class RecordingHooks(RunHooks):
+    recorder: Recorder | None = None
+    last_step: int = -1
 
-    def img2vid(self, model, settings, hooks) -> RunOutput:
-        image = load_image(settings["image"])
-        self.steps(settings, hooks)
-        return RunOutput(videos=[[image] * int(settings["num_frames"])], fps=int(settings["fps_id"]) + 1)
-
-    def orbit(self, model, settings, hooks) -> RunOutput:
-        image = load_image(settings["image"])
-        return RunOutput(videos=[[image.rotate(row[1]) for row in settings["orbit"]]])
-
-    def vid2_4d(self, model, settings, hooks) -> RunOutput:
-        frames = load_video_frames(settings["video"], UploadLimits(max_frames=8))
-        self.steps(settings, hooks)
-        return RunOutput(videos=[frames, frames[::-1]])
+    def step(self, stage: str, i: int, total: int) -> None:
+        super().step(stage, i, total)
+        self.last_step = i
+        self.recorder.started.set()
+        time.sleep(self.recorder.step_seconds)
 
 
 def _free_port() -> int:
@@ -79,18 +120,31 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def stand_ins() -> StandIns:
-    return StandIns()
+def recorder() -> Recorder:
+    return Recorder()
 
 
 @pytest.fixture(scope="session")
-def app_url(stand_ins, tmp_path_factory):
-    runners = {key: getattr(stand_ins, key) for key in ("digits", "txt2img", "img2img", "img2vid", "orbit", "vid2_4d")}
-    app = build_app(
-        runners,
-        checkpoint_status=lambda model: MISSING_MESSAGE if model == MISSING_MODEL else None,
-        output_dir=tmp_path_factory.mktemp("outputs"),
-    )
-    _, url, _ = app.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    yield url
-    app.close()
+def app_url(recorder, tmp_path_factory):
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        torch.set_num_threads(1)  # tiny models; the CPU is shared
+        patch.setenv(catalog.CHECKPOINT_DIR_ENV, str(checkpoints))
+        patch.setattr(catalog, "CATALOG", tiny_catalog(checkpoints))
+        app = build_app(
+            {key: recorder.wrap(runner) for key, runner in RUNNERS.items()},
+            output_dir=tmp_path_factory.mktemp("outputs"),
+        )
+        _, url, _ = app.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+        yield url
+        app.close()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def real_digits(monkeypatch):
+    """The shipped catalog for this test, so the app's digits tab runs the trained weights."""
+    if REAL_CATALOG["digits"].bundled_weights.local_path() is None:
+        pytest.skip("the trained digits weights are not in this install")
+    monkeypatch.setattr(catalog, "CATALOG", REAL_CATALOG)

@@ -32,8 +32,8 @@ def page(app_url):
         browser.close()
 
 
-def test_browser_generates_digits(page, stand_ins, tmp_path):
-    stand_ins.step_seconds = 0.0
+def test_browser_generates_digits_with_the_trained_model(page, recorder, real_digits, tmp_path):
+    recorder.step_seconds = 0.0
     page.get_by_role("tab", name="Digits").click()
     page.locator("#digits-generate").click()
     images = page.locator("#digits-result img")

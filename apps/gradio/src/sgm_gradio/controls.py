@@ -1,16 +1,9 @@
 """The controls tabs share: sampler settings, image size, video options, and the SV3D camera-orbit editor."""
 
 import gradio as gr
+from sgm.core.pipelines import SAMPLERS
 from sgm.video.camera import orbit_azimuths
 
-SAMPLERS = [
-    "EulerEDMSampler",
-    "HeunEDMSampler",
-    "EulerAncestralSampler",
-    "DPMPP2SAncestralSampler",
-    "DPMPP2MSampler",
-    "LinearMultistepSampler",
-]
 ORBIT_FRAMES = 21  # SV3D renders 21 views
 
 
@@ -26,7 +19,7 @@ def image_upload(label: str, **kwargs) -> gr.Image:
 def sampler_controls(steps: int, guidance: float, sampler: str = "EulerEDMSampler") -> dict:
     with gr.Accordion("Sampler", open=False):
         return {
-            "sampler": gr.Dropdown(SAMPLERS, value=sampler, label="Sampler"),
+            "sampler": gr.Dropdown(list(SAMPLERS), value=sampler, label="Sampler"),
             "steps": gr.Slider(1, 150, value=steps, step=1, label="Steps"),
             "guidance": gr.Slider(0.0, 20.0, value=guidance, step=0.1, label="Guidance scale (1 = no guidance)"),
         }

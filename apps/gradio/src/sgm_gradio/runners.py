@@ -1,8 +1,11 @@
-"""The app's calls into the packages' pipelines, one function per tab; uploads are checked here before any model
-loads. The app keeps the last loaded pipeline so repeated runs of one model do not reload it."""
+"""The app's calls into the packages' pipelines, one function per tab: `sgm.core.pipelines` (digits, text to image,
+image to image, the SDXL refiner) and `sgm.video.pipelines` (image to video, orbit, video to 4D). Uploads are
+checked here before any model loads; every step of every stage reports to `hooks.step`, which also ends a stopped
+run. Loaded pipelines stay loaded while the next run needs the same models."""
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sgm_gradio.jobs import RunHooks
@@ -10,6 +13,8 @@ from sgm_gradio.outputs import RunOutput
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
 
 UPLOAD_LIMITS = UploadLimits()
+REFINER = "sdxl-refiner"
+ORBIT_FPS = 10  # the reference writes SV3D orbits and SV4D views at 10 frames per second
 
 
 def checkpoint_status(model: str) -> str | None:
@@ -24,77 +29,88 @@ def checkpoint_status(model: str) -> str | None:
     return None
 
 
-class _LastPipeline:
-    """Holds one loaded pipeline at a time: a GPU rarely fits two of these models."""
+class LoadedPipelines:
+    """The pipelines of the latest run, kept for the next one; models the next run does not use are dropped first
+    (a GPU rarely fits two of these models besides the ones a run needs). A pipeline is known by its model name and
+    checkpoint file, so a replaced file is loaded anew."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._pipeline: Any = None
+        self._loaded: dict[tuple[str, Path], Any] = {}
 
-    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+    def get(self, models: list[str], load: Callable[[str, Path], Any], hooks: RunHooks) -> list[Any]:
+        from sgm.core.catalog import find_checkpoint
+
+        keys = [(model, find_checkpoint(model)) for model in models]
         with self._lock:
-            if self._key != key:
-                self._key, self._pipeline = None, None
-                self._pipeline, self._key = load(), key
-            return self._pipeline
+            self._loaded = {key: pipeline for key, pipeline in self._loaded.items() if key in keys}
+            for key in keys:
+                if key not in self._loaded:
+                    hooks.stage(f"loading {key[0]}")
+                    self._loaded[key] = load(*key)
+            return [self._loaded[key] for key in keys]
 
 
-_LAST = _LastPipeline()
+_LOADED = LoadedPipelines()
 
 
-def _image_pipeline(model: str):
-    from sgm.core import pipelines
+def _load_image_model(model: str, checkpoint: Path):
+    from sgm.core.pipelines import load_pipeline
 
-    return _LAST.get(("image", model), lambda: pipelines.load_pipeline(model))
+    return load_pipeline(model, ckpt=checkpoint)
 
 
-def _video_pipeline(model: str):
-    from sgm.video import pipelines
+def _load_video_model(model: str, checkpoint: Path):
+    from sgm.video.pipelines import load_pipeline
 
-    return _LAST.get(("video", model), lambda: pipelines.load_pipeline(model))
+    return load_pipeline(model, checkpoint)
 
 
 def _sampling(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
+    """The image pipelines' sampler options; the step hook replaces the samplers' own tqdm bars."""
     return {
         "sampler": settings["sampler"],
         "steps": int(settings["steps"]),
         "guidance": float(settings["guidance"]),
-        "seed": settings["seed"],
+        "progress": False,
+        "seed": int(settings["seed"]),
         "callback": hooks.step,
     }
 
 
-def _refined(images: list, settings: dict[str, Any], hooks: RunHooks) -> list:
-    if not settings.get("refiner"):
-        return images
-    refiner = _image_pipeline("sdxl-refiner")
-    return refiner.refine(
-        images, prompt=settings["prompt"], strength=float(settings["refiner_strength"]), **_sampling(settings, hooks)
-    )
-
-
 def run_digits(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    pipeline = _image_pipeline(model)
+    (pipeline,) = _LOADED.get([model], _load_image_model, hooks)
     labels = [int(settings["digit"])] * int(settings["num_samples"])
-    return RunOutput(images=pipeline.sample_classes(labels, **_sampling(settings, hooks)))
+    return RunOutput(images=list(pipeline.sample_classes(labels, **_sampling(settings, hooks))))
+
+
+def _with_refiner(model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
+    return _LOADED.get([model, REFINER] if settings.get("refiner") else [model], _load_image_model, hooks)
 
 
 def run_txt2img(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    images = _image_pipeline(model).txt2img(
-        settings["prompt"],
-        negative_prompt=settings["negative_prompt"],
-        width=int(settings["width"]),
-        height=int(settings["height"]),
-        num_samples=int(settings["num_samples"]),
+    from sgm.core.pipelines import txt2img_with_refiner
+
+    pipelines = _with_refiner(model, settings, hooks)
+    request = {
+        "negative_prompt": settings["negative_prompt"],
+        "width": int(settings["width"]),
+        "height": int(settings["height"]),
+        "num_samples": int(settings["num_samples"]),
         **_sampling(settings, hooks),
-    )
-    return RunOutput(images=_refined(images, settings, hooks))
+    }
+    if len(pipelines) == 1:
+        return RunOutput(images=list(pipelines[0].txt2img(settings["prompt"], **request)))
+    base, refiner = pipelines
+    strength = float(settings["refiner_strength"])
+    images = txt2img_with_refiner(base, refiner, settings["prompt"], refiner_strength=strength, **request)
+    return RunOutput(images=list(images))
 
 
 def run_img2img(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
     image = load_image(settings["image"], UPLOAD_LIMITS)
-    images = _image_pipeline(model).img2img(
+    pipelines = _with_refiner(model, settings, hooks)
+    images = pipelines[0].img2img(
         image,
         settings["prompt"],
         negative_prompt=settings["negative_prompt"],
@@ -102,7 +118,17 @@ def run_img2img(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOut
         num_samples=int(settings["num_samples"]),
         **_sampling(settings, hooks),
     )
-    return RunOutput(images=_refined(images, settings, hooks))
+    if len(pipelines) == 2:
+        images = pipelines[1].refine(
+            images,
+            settings["prompt"],
+            negative_prompt=settings["negative_prompt"],
+            strength=float(settings["refiner_strength"]),
+            seed=int(settings["seed"]),
+            progress=False,
+            callback=lambda _stage, i, total: hooks.step("refining", i, total),
+        )
+    return RunOutput(images=list(images))
 
 
 def _video_options(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
@@ -111,14 +137,15 @@ def _video_options(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
         "steps": int(settings["steps"]),
         "cond_aug": float(settings["cond_aug"]),
         "decoding_t": int(settings["decoding_t"]),
-        "seed": settings["seed"],
+        "seed": int(settings["seed"]),
         "callback": hooks.step,
     }
 
 
 def run_img2vid(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
     image = load_image(settings["image"], UPLOAD_LIMITS)
-    frames = _video_pipeline(model).image_to_video(
+    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
+    frames = pipeline.image_to_video(
         image,
         fps_id=int(settings["fps_id"]),
         motion_bucket_id=int(settings["motion_bucket_id"]),
@@ -132,26 +159,26 @@ def run_orbit(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutpu
     orbit = [(float(row[0]), float(row[1])) for row in settings["orbit"]]
     if len(orbit) != int(settings["num_frames"]):
         raise ValueError(f"The orbit table has {len(orbit)} views but Frames is {int(settings['num_frames'])}.")
-    frames = _video_pipeline(model).image_to_orbit(
-        image,
-        elevations_deg=[e for e, _ in orbit],
-        azimuths_deg=[a for _, a in orbit],
-        **_video_options(settings, hooks),
-    )
-    return RunOutput(videos=[frames], fps=10)
+    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
+    cameras = {}
+    if pipeline.sampling["pipeline"] == "orbit_posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
+        cameras = {"elevations_deg": [e for e, _ in orbit], "azimuths_deg": [a for _, a in orbit]}
+    frames = pipeline.image_to_orbit(image, **cameras, **_video_options(settings, hooks))
+    return RunOutput(videos=[frames], fps=ORBIT_FPS)
 
 
 def run_vid2_4d(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
     frames = load_video_frames(settings["video"], UPLOAD_LIMITS)
-    views = _video_pipeline(model).video_to_4d(
+    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
+    views = pipeline.video_to_4d(
         frames,
-        elevation_deg=float(settings["elevation"]),
+        elevations_deg=float(settings["elevation"]),
         steps=int(settings["steps"]),
         decoding_t=int(settings["decoding_t"]),
-        seed=settings["seed"],
+        seed=int(settings["seed"]),
         callback=hooks.step,
     )
-    return RunOutput(videos=list(views), fps=10)
+    return RunOutput(videos=list(views), fps=ORBIT_FPS)
 
 
 RUNNERS = {

@@ -35,7 +35,7 @@ def test_two_cpu_ranks_end_with_identical_parameters(tmp_path):
         [sys.executable, str(script), str(logdir), str(TINY)], capture_output=True, text=True, timeout=600, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [torch.load(logdir / f"rank{r}.pt") for r in range(2)]
+    ranks = [torch.load(logdir / f"rank{r}.pt", weights_only=True) for r in range(2)]
     assert ranks[0]["step"] == ranks[1]["step"] == 3
     assert ranks[0]["weights"].keys() == ranks[1]["weights"].keys()
     for key, value in ranks[0]["weights"].items():

@@ -22,7 +22,7 @@ CHECKPOINT_DIR_ENV = "SGM_CHECKPOINT_DIR"
 DEFAULT_CHECKPOINT_DIR = "checkpoints"
 TASKS = ("txt2img", "img2img", "class2img", "img2video", "img2orbit", "video2views")
 
-_IMAGE_PIPELINE = "sgm.core.pipelines.image:run"
+IMAGE_PIPELINE = "sgm.core.pipelines.image:run"
 _VIDEO_PIPELINE = "sgm.video.pipelines:run"
 _LAYOUT_PACKAGE, _LAYOUT_DIR = "sgm.core", "configs/layouts"
 
@@ -109,19 +109,19 @@ def _entries() -> list[ModelEntry]:
     sv3d, sv4d2 = _hf("stabilityai/sv3d"), _hf("stabilityai/sv4d2.0")
     return [
         ModelEntry("sd-2.1", "txt2img", ("v2-1_512-ema-pruned.safetensors",), sd21, _core("sd_2_1.yaml"), "sd_2_1",
-                   _IMAGE_PIPELINE, _SD | {"width": 512, "height": 512}),
+                   IMAGE_PIPELINE, _SD | {"width": 512, "height": 512}),
         ModelEntry("sd-2.1-768", "txt2img", ("v2-1_768-ema-pruned.safetensors",), sd21_768,
-                   _core("sd_2_1_768.yaml"), "sd_2_1_768", _IMAGE_PIPELINE, _SD | {"width": 768, "height": 768}),
+                   _core("sd_2_1_768.yaml"), "sd_2_1_768", IMAGE_PIPELINE, _SD | {"width": 768, "height": 768}),
         ModelEntry("sdxl-base", "txt2img", ("sd_xl_base_1.0.safetensors",), sdxl,
-                   _core("sd_xl_base.yaml"), "sd_xl_base", _IMAGE_PIPELINE,
+                   _core("sd_xl_base.yaml"), "sd_xl_base", IMAGE_PIPELINE,
                    _SD | {"width": 1024, "height": 1024, "refiner_strength": 0.15}),
         ModelEntry("sdxl-refiner", "img2img", ("sd_xl_refiner_1.0.safetensors",), refiner,
-                   _core("sd_xl_refiner.yaml"), "sd_xl_refiner", _IMAGE_PIPELINE,
+                   _core("sd_xl_refiner.yaml"), "sd_xl_refiner", IMAGE_PIPELINE,
                    _SD | {"width": 1024, "height": 1024, "strength": 0.15}),
         ModelEntry("sdxl-turbo", "txt2img", ("sd_xl_turbo_1.0_fp16.safetensors", "sd_xl_turbo_1.0.safetensors"),
-                   _hf("stabilityai/sdxl-turbo"), _core("sd_xl_base.yaml"), "sd_xl_base", _IMAGE_PIPELINE, _TURBO),
+                   _hf("stabilityai/sdxl-turbo"), _core("sd_xl_base.yaml"), "sd_xl_base", IMAGE_PIPELINE, _TURBO),
         ModelEntry("sd-turbo", "txt2img", ("sd_turbo.safetensors",), _hf("stabilityai/sd-turbo"), _core("sd_2_1.yaml"),
-                   "sd_2_1", _IMAGE_PIPELINE, _TURBO),
+                   "sd_2_1", IMAGE_PIPELINE, _TURBO),
         ModelEntry("svd", "img2video", ("svd.safetensors",), svd, _video("svd.yaml"), "sampling-svd", _VIDEO_PIPELINE,
                    _SVD14),
         ModelEntry("svd-xt", "img2video", ("svd_xt.safetensors",), svd_xt, _video("svd_xt.yaml"), "sampling-svd_xt",
@@ -147,7 +147,7 @@ def _entries() -> list[ModelEntry]:
                    _SV4D | {"steps": 50, "cfg": 2.5, "min_cfg": 1.5, "num_views": 8}),
         # The embedded toy model: a class-conditional pixel-space UNet for 16x16 digits, trained by sgm-train.
         ModelEntry("digits", "class2img", ("digits.safetensors",), "trained by sgm-train (uv run apps/train)",
-                   _core("digits.yaml"), "digits", _IMAGE_PIPELINE,
+                   _core("digits.yaml"), "digits", IMAGE_PIPELINE,
                    {"width": 16, "height": 16, "steps": 50, "sampler": "EulerEDMSampler",
                     "discretization": "EDMDiscretization", "cfg": 3.0, "seed": 42, "class_label": 0},
                    size_multiple=4, bundled_weights=_core("digits.safetensors")),

@@ -8,8 +8,6 @@ from sgm.core import catalog
 from sgm.core.errors import SgmError
 from sgm.core.pipelines.image import ImagePipeline
 
-IMAGE_PIPELINE = "sgm.core.pipelines.image:run"
-
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -41,7 +39,7 @@ def load_pipeline(
     from sgm.core.checkpoint import load_checkpoint_into
 
     entry = catalog.get_entry(model)
-    if entry.pipeline != IMAGE_PIPELINE:
+    if entry.pipeline != catalog.IMAGE_PIPELINE:
         raise SgmError(f"{model} is a {entry.task} model, not an image model: use its pipeline {entry.pipeline}")
     path = catalog.find_checkpoint(model, ckpt)
     device = device or default_device()

@@ -1,0 +1,84 @@
+"""Tiny random-weight versions of the catalog's image models, for tests that run the real code paths in seconds.
+
+`tiny_image_config(name)` is the model's shipped config (same targets, same wiring: real text encoders, real
+autoencoder, real UNet) with small widths. It is data only, so sgm.core imports no encoder package; building it
+needs sgm-conditioners and sgm-autoencoders installed, as the full model does.
+"""
+
+import copy
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sgm.core import catalog
+from sgm.core.errors import SgmError
+
+# An open_clip CLIP config that builds in well under a second (the 49,408-token vocabulary and 77 tokens stay).
+TINY_OPEN_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+# transformers CLIPTextConfig fields of a 2-layer CLIP text model (the rest as in ViT-L/14).
+TINY_CLIP_TEXT = {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "projection_dim": 24}  # fmt: skip
+FULL_CLIP_TEXT_LAYERS = 12  # ViT-L/14's; a `layer_idx` counts from the end the same way in the tiny model
+# Four autoencoder levels, as the real one: images are 8 times the latents' size.
+TINY_VAE = {"ch": 32, "ch_mult": [1, 1, 2, 2], "num_res_blocks": 1}
+# Two UNet levels; attention only at the second, as SDXL leaves its first level without it.
+TINY_UNET = {"model_channels": 32, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [2],
+             "num_head_channels": 16}  # fmt: skip
+TINY_TIMESTEP_WIDTH = 8  # ConcatTimestepEmbedderND's outdim (256 in the official configs)
+# How many numbers each micro-conditioning input holds (ConcatTimestepEmbedderND embeds each one).
+TIMESTEP_INPUT_SIZES = {"original_size_as_tuple": 2, "crop_coords_top_left": 2, "target_size_as_tuple": 2,
+                        "aesthetic_score": 1}  # fmt: skip
+
+
+def _tiny_embedder(embedder: dict) -> tuple[int, int]:
+    """Shrinks one conditioner entry in place; returns its `(crossattn, vector)` widths in the tiny model."""
+    target, params = embedder["target"], embedder.setdefault("params", {})
+    name = target.rsplit(".", 1)[-1]
+    if name == "FrozenCLIPEmbedder":
+        params["version"] = dict(TINY_CLIP_TEXT)
+        if params.get("layer_idx") is not None:
+            shift = FULL_CLIP_TEXT_LAYERS - TINY_CLIP_TEXT["num_hidden_layers"]
+            params["layer_idx"] -= shift if params["layer_idx"] >= 0 else 0
+        pooled = TINY_CLIP_TEXT["hidden_size"] if params.get("always_return_pooled") else 0
+        return TINY_CLIP_TEXT["hidden_size"], pooled
+    if name in ("FrozenOpenCLIPEmbedder", "FrozenOpenCLIPEmbedder2"):
+        params["arch"] = copy.deepcopy(TINY_OPEN_CLIP)
+        pooled = TINY_OPEN_CLIP["embed_dim"] if params.get("always_return_pooled") else 0
+        return TINY_OPEN_CLIP["text_cfg"]["width"], pooled
+    if name == "ConcatTimestepEmbedderND":
+        params["outdim"] = TINY_TIMESTEP_WIDTH
+        return 0, TINY_TIMESTEP_WIDTH * TIMESTEP_INPUT_SIZES[embedder["input_key"]]
+    raise SgmError(f"no tiny version of embedder {target}")
+
+
+def _tiny_model(model: dict) -> None:
+    """Shrinks the `model:` block (a DiffusionEngine) in place; the UNet's widths follow the tiny encoders."""
+    params = model["params"]
+    embedders = params["conditioner_config"]["params"]["emb_models"]
+    widths = [_tiny_embedder(embedder) for embedder in embedders]
+    context_dim, vector_dim = sum(width for width, _ in widths), sum(width for _, width in widths)
+    params["first_stage_config"]["params"]["ddconfig"].update(TINY_VAE)
+    unet = params["network_config"]["params"]
+    unet.update(TINY_UNET, context_dim=context_dim if isinstance(unet["context_dim"], int) else None)
+    if unet["context_dim"] is None:  # a list: one width per level
+        unet["context_dim"] = [context_dim] * len(TINY_UNET["channel_mult"])
+    if isinstance(unet.get("transformer_depth"), list):
+        unet["transformer_depth"] = [1] * len(TINY_UNET["channel_mult"])
+    if unet.get("adm_in_channels") is not None:
+        unet["adm_in_channels"] = vector_dim
+
+
+def tiny_image_config(name: str) -> DictConfig:
+    """Image model `name`'s shipped config (`model:` block, as the catalog's config file holds it) with tiny
+    widths: 2-layer text encoders, a 4-level 32-channel autoencoder, a 2-level 32-channel UNet."""
+    entry = catalog.get_entry(name)
+    if entry.pipeline != catalog.IMAGE_PIPELINE or entry.bundled_weights is not None:
+        image_models = [e.name for e in catalog.CATALOG.values() if e.pipeline == catalog.IMAGE_PIPELINE]
+        raise SgmError(f"no tiny config for {name}: choose one of the downloadable image models {image_models}")
+    config: Any = OmegaConf.to_container(OmegaConf.create(entry.config.open_text()), resolve=True)
+    _tiny_model(config["model"])
+    return OmegaConf.create(config)

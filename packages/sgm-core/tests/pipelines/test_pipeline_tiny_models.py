@@ -1,0 +1,65 @@
+"""`sgm.core.testing.tiny_image_config`: the shipped image configs made tiny keep their classes and wiring, build
+with the real encoders, autoencoder and UNet, and sample."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from sgm.core import catalog
+from sgm.core.config import instantiate
+from sgm.core.errors import SgmError
+from sgm.core.pipelines import ImagePipeline
+from sgm.core.testing import tiny_image_config
+
+pytest.importorskip("sgm.conditioners.general", reason="the real text encoders live in sgm-conditioners")
+pytest.importorskip("sgm.autoencoders.engine", reason="the real autoencoders live in sgm-autoencoders")
+
+IMAGE_MODELS = ("sd-2.1", "sd-2.1-768", "sdxl-base", "sdxl-refiner", "sdxl-turbo", "sd-turbo")
+
+
+def _targets(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["target"]] if "target" in node else []
+        return own + [target for value in node.values() for target in _targets(value)]
+    if isinstance(node, list):
+        return [target for item in node for target in _targets(item)]
+    return []
+
+
+def _key_pattern(key: str) -> str:
+    return re.sub(r"\d+", "#", key)
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_tiny_config_keeps_the_shipped_classes_and_checkpoint_keys(name):
+    tiny = OmegaConf.to_container(tiny_image_config(name))
+    shipped = OmegaConf.to_container(OmegaConf.create(catalog.get_entry(name).config.open_text()))
+    assert set(tiny) == set(shipped) == {"model"}
+    assert _targets(tiny) == _targets(shipped)
+    torch.manual_seed(0)
+    engine = instantiate(tiny["model"])
+    assert sum(p.numel() for p in engine.parameters()) < 6_000_000
+    # Every key of the tiny model is a key of the official layout up to block and layer numbers.
+    official = {_key_pattern(key) for key in catalog.expected_layout(name)}
+    assert {_key_pattern(key) for key in engine.state_dict()} <= official
+
+
+@pytest.mark.parametrize("name", ["sdxl-base", "sdxl-refiner"])
+def test_tiny_model_samples_at_one_eighth_latents(name):
+    torch.manual_seed(0)
+    engine = instantiate(tiny_image_config(name).model)
+    pipeline = ImagePipeline(engine, name=name, defaults=catalog.get_entry(name).defaults | {"steps": 1},
+                             size_multiple=64, watermark=False)  # fmt: skip
+    if name == "sdxl-refiner":
+        samples = pipeline.img2img(np.full((64, 128, 3), 100, np.uint8), "a lighthouse", progress=False)
+    else:
+        samples = pipeline.txt2img("a lighthouse", width=128, height=64, progress=False)
+    assert samples[0].size == (128, 64) and samples.latents.shape == (1, 4, 8, 16)
+
+
+def test_models_without_a_tiny_config():
+    with pytest.raises(SgmError, match="no tiny config for svd"):
+        tiny_image_config("svd")

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torchvision
+from lightning.pytorch import loggers as pl_loggers
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
@@ -26,6 +27,16 @@ def image_grid(images: torch.Tensor, n_rows: int, rescale: bool = True) -> np.nd
     if images.shape[1] == 1:
         grid = grid[..., 0]
     return (grid.numpy() * 255.0).round().astype(np.uint8)
+
+
+def log_grid(loggers: list, tag: str, grid: np.ndarray, step: int) -> None:
+    """Send a uint8 grid to the experiment loggers that take images (TensorBoard, W&B); CSV has no images."""
+    for experiment_logger in loggers:
+        if isinstance(experiment_logger, pl_loggers.TensorBoardLogger):
+            dataformats = "HW" if grid.ndim == 2 else "HWC"
+            experiment_logger.experiment.add_image(tag, grid, global_step=step, dataformats=dataformats)
+        elif isinstance(experiment_logger, pl_loggers.WandbLogger):
+            experiment_logger.log_image(key=tag, images=[Image.fromarray(grid)], step=step)
 
 
 class ImageLogger(pl.Callback):
@@ -104,12 +115,10 @@ class ImageLogger(pl.Callback):
             value = value[: self.max_images].detach().float().cpu()
             if self.clamp:
                 value = value.clamp(-1.0, 1.0)
-            grid = Image.fromarray(image_grid(value, self.n_rows, self.rescale))
+            grid = image_grid(value, self.n_rows, self.rescale)
             name = f"{key}_gs-{pl_module.global_step:06}_e-{pl_module.current_epoch:06}_b-{batch_idx:06}.png"
-            grid.save(root / name)
-            wandb = getattr(trainer.logger, "log_image", None)
-            if callable(wandb):
-                wandb(key=f"{split}/{key}", images=[grid], step=pl_module.global_step)
+            Image.fromarray(grid).save(root / name)
+            log_grid(trainer.loggers, f"{split}/{key}", grid, pl_module.global_step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if not self.disabled and (pl_module.global_step > 0 or self.log_first_step):

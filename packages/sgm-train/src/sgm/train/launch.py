@@ -19,7 +19,7 @@ from sgm.train.autoencoder_module import AutoencoderTrainer
 from sgm.train.checkpoint_io import AtomicCheckpointIO
 from sgm.train.diffusion_module import DiffusionTrainer
 from sgm.train.run_dir import RUN_DIR_ENV, RunDir, new_run_dir, resume_target
-from sgm.train.trainer_config import build_callbacks, build_loggers, trainer_arguments
+from sgm.train.trainer_config import build_callbacks, build_loggers, finish_loggers, trainer_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,13 @@ def fit(options: TrainOptions) -> TrainRun:
         callbacks=build_callbacks(lightning_config, run, monitor),
         plugins=[AtomicCheckpointIO()],
     )
+    for experiment_logger in trainer.loggers:  # the merged config as the run's hyperparameters (rank 0 only)
+        experiment_logger.log_hyperparams(OmegaConf.to_container(config, resolve=True))
     module = training_module(engine, learning_rate(config, trainer, options.scale_lr))
     logger.info("learning rate %.3g", module.learning_rate)
     data = instantiate(config.data, key_path="data")
-    trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
+    finally:
+        finish_loggers(trainer.loggers)
     return TrainRun(run, trainer, module)

@@ -1,6 +1,7 @@
 """The reference's `lightning:` config block as Lightning objects: trainer arguments, loggers, callbacks, strategy."""
 
 import importlib.util
+import inspect
 import logging
 import sys
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from lightning.pytorch import loggers as pl_loggers
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from sgm.core.config import ConfigError, instantiate
+from sgm.core.config import ConfigError, instantiate, resolve
 from sgm.train.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
@@ -54,19 +55,59 @@ def trainer_arguments(lightning_config: Mapping, max_steps: int | None, override
     return arguments
 
 
+WANDB_MISSING = (
+    "Weights & Biases logging needs the wandb package: uv pip install 'sgm-train[wandb]' (or pip install wandb)"
+)
+
+
+def _check_wandb_installed(where: str) -> None:
+    if importlib.util.find_spec("wandb") is None:
+        raise ConfigError(f"{where}: {WANDB_MISSING}")
+
+
+def _wandb_logger(run: RunDir, params: Mapping | None = None) -> pl_loggers.WandbLogger:
+    """A W&B run named and identified by the run directory's name (so a resumed run continues it), saving under
+    the run directory; `params` override those defaults."""
+    defaults = {"name": run.root.name, "id": run.root.name, "save_dir": str(run.root)}
+    return pl_loggers.WandbLogger(**(defaults | dict(params or {})))
+
+
+def _configured_logger(block: Mapping, run: RunDir) -> Any:
+    """`lightning.logger`, writing into the run directory unless its params name a `save_dir`."""
+    key_path = "lightning.logger"
+    if "target" not in block:
+        raise ConfigError(f"{key_path}: needs a target (e.g. lightning.pytorch.loggers.WandbLogger)")
+    logger_cls = resolve(block["target"], key_path=f"{key_path}.target")
+    params = dict(block.get("params") or {})
+    if isinstance(logger_cls, type) and issubclass(logger_cls, pl_loggers.WandbLogger):
+        _check_wandb_installed(key_path)
+        return _wandb_logger(run, params)
+    if "save_dir" in inspect.signature(logger_cls).parameters:
+        params.setdefault("save_dir", str(run.root))
+    return logger_cls(**params)
+
+
 def build_loggers(lightning_config: Mapping, run: RunDir, wandb: bool) -> list:
-    """CSV metrics always (a new `version_N` per start), TensorBoard when installed, W&B when asked for, plus
-    `lightning.logger` if the config gives one."""
-    loggers: list = [pl_loggers.CSVLogger(save_dir=str(run.root), name="metrics")]
-    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        loggers.append(pl_loggers.TensorBoardLogger(save_dir=str(run.root), name="tensorboard"))
-    if wandb:
-        if importlib.util.find_spec("wandb") is None:
-            raise ConfigError("--wandb needs the wandb package: uv pip install wandb")
-        loggers.append(pl_loggers.WandbLogger(name=run.root.name, id=run.root.name, save_dir=str(run.root)))
-    if lightning_config.get("logger"):
-        loggers.append(instantiate(lightning_config["logger"], key_path="lightning.logger"))
+    """CSV and TensorBoard metrics under the run directory (a new `version_N` each start), plus `lightning.logger`
+    when the config gives one, and W&B with `wandb` (unless that logger already is W&B)."""
+    loggers: list = [
+        pl_loggers.CSVLogger(save_dir=str(run.root), name="metrics"),
+        pl_loggers.TensorBoardLogger(save_dir=str(run.root), name="tensorboard", default_hp_metric=False),
+    ]
+    block = _plain(lightning_config.get("logger"))
+    if block:
+        loggers.append(_configured_logger(block, run))
+    if wandb and not any(isinstance(logger, pl_loggers.WandbLogger) for logger in loggers):
+        _check_wandb_installed("--wandb")
+        loggers.append(_wandb_logger(run))
     return loggers
+
+
+def finish_loggers(loggers: list) -> None:
+    """Close the W&B run once training ends, so that the next run in this process starts its own."""
+    for experiment_logger in loggers:
+        if isinstance(experiment_logger, pl_loggers.WandbLogger) and experiment_logger._experiment is not None:
+            experiment_logger.experiment.finish()
 
 
 def build_callbacks(lightning_config: Mapping, run: RunDir, monitor: str | None) -> list:

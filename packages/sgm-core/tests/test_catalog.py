@@ -1,12 +1,18 @@
 import dataclasses
 from pathlib import Path
+from types import MappingProxyType
 
+import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from sgm.core import catalog
+from sgm.core.config import instantiate
 from sgm.core.config.aliases import REFERENCE_TARGETS
 from sgm.core.errors import SgmError
+from sgm.core.pipelines import SamplerSettings, build_sampler
+from sgm.core.testing import FileResource, tiny_image_config
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "configs" / "configs" / "inference"
 DESIGN_NAMES = (
@@ -123,3 +129,71 @@ def test_bundled_weights_missing_say_where_they_go(monkeypatch):
     monkeypatch.setattr(catalog, "get_entry", lambda name: entry)
     with pytest.raises(SgmError, match="train them with sgm-train.*configs/models/untrained.safetensors"):
         catalog.find_checkpoint("digits")
+
+
+def _ddpm_sigmas(timesteps: list[int]) -> np.ndarray:
+    """sigma_t = sqrt((1 - abar_t) / abar_t) of the SD schedule: beta_t = linspace(sqrt(8.5e-4), sqrt(1.2e-2))^2
+    over 1000 steps, abar_t = prod_{s <= t} (1 - beta_s) (Ho et al. 2020; LDM's "scaled linear" schedule)."""
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
+    alphas_cumprod = np.cumprod(1.0 - betas)[timesteps]
+    return np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)
+
+
+@pytest.mark.parametrize("name", ["sdxl-turbo", "sd-turbo"])
+def test_turbo_defaults_are_turbo_py_substeps_numpy_noise_and_no_guidance(name):
+    defaults = catalog.get_entry(name).defaults
+    settings = SamplerSettings.from_options(defaults)
+    assert (settings.sampler, settings.steps, settings.guided, settings.eta, settings.s_noise) == (
+        "EulerAncestralSampler", 1, False, 1.0, 1.0)  # fmt: skip
+    assert defaults["noise"] == "numpy" and (defaults["width"], defaults["height"], defaults["seed"]) == (512, 512, 0)
+    for steps in range(1, 5):
+        sampler = build_sampler(settings.replace(steps=steps), discrete_model=True)
+        sigmas = sampler.discretization(steps).numpy()
+        np.testing.assert_allclose(sigmas[:-1], _ddpm_sigmas([999, 899, 799, 699][:steps]), rtol=1e-6)
+        assert sigmas[-1] == 0.0 and sigmas.dtype == np.float32
+    with pytest.raises(SgmError, match="1 to 4 steps"):
+        settings.replace(steps=5)
+
+
+def test_only_sdxl_base_zeroes_the_unconditional_text_like_the_reference():
+    """api.py / sampling.py pass force_uc_zero_embeddings=["txt"] for the models that are not "is_legacy"."""
+    zeroed = {name: catalog.get_entry(name).defaults.get("force_uc_zero_embeddings", []) for name in IMAGE_CONFIGS}
+    assert zeroed == {"sd-2.1": [], "sd-2.1-768": [], "sdxl-base": ["txt"], "sdxl-refiner": []}
+    settings = SamplerSettings.from_options(catalog.get_entry("sdxl-base").defaults)
+    assert (settings.sampler, settings.discretization, settings.steps, settings.guidance) == (
+        "DPMPP2MSampler", "LegacyDDPMDiscretization", 50, 6.0)  # fmt: skip
+
+
+@pytest.fixture
+def tiny_sd21(tmp_path, monkeypatch):
+    """The catalog's sd-2.1 entry pointing at its tiny config (real encoder, autoencoder and UNet)."""
+    pytest.importorskip("sgm.conditioners.general", reason="sd-2.1's text encoder lives in sgm-conditioners")
+    pytest.importorskip("sgm.autoencoders.engine", reason="sd-2.1's autoencoder lives in sgm-autoencoders")
+    path = tmp_path / "sd-2.1.yaml"
+    OmegaConf.save(tiny_image_config("sd-2.1"), path)
+    entry = dataclasses.replace(catalog.CATALOG["sd-2.1"], config=FileResource(str(path)))
+    monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sd-2.1": entry}))
+    return entry
+
+
+@torch.no_grad()
+def test_build_model_allocates_parameters_and_keeps_computed_buffers(tiny_sd21):
+    layout = catalog.build_model("sd-2.1", device="meta")
+    assert all(tensor.is_meta for tensor in [*layout.parameters(), *layout.buffers()])
+    lazy = catalog.build_model("sd-2.1", device=None)
+    assert all(p.is_meta for p in lazy.parameters()) and not any(b.is_meta for b in lazy.buffers())
+    model = catalog.build_model("sd-2.1", device="cpu")
+    assert all(tensor.device.type == "cpu" for tensor in [*model.parameters(), *model.buffers()])
+    # The DDPM schedule buffer is computed, not left undefined: sigma_t at t = 0 and 999.
+    np.testing.assert_allclose(model.denoiser.sigmas[[0, -1]].numpy(), _ddpm_sigmas([0, 999]), rtol=1e-6)
+    for key, buffer in lazy.named_buffers():
+        assert torch.equal(model.get_buffer(key), buffer), key
+    # Filled from a state dict, it computes what a normally built model with those weights computes.
+    torch.manual_seed(0)
+    reference = instantiate(catalog.model_config("sd-2.1"))
+    model.load_state_dict(reference.state_dict())
+    x, t, context = torch.randn(1, 4, 8, 8), torch.tensor([500]), torch.randn(1, 77, 32)
+    unet, expected_unet = model.model.diffusion_model, reference.model.diffusion_model
+    assert torch.equal(unet(x, timesteps=t, context=context), expected_unet(x, timesteps=t, context=context))
+    assert torch.equal(model.conditioner({"txt": ["a fox"]})["crossattn"],
+                       reference.conditioner({"txt": ["a fox"]})["crossattn"])  # fmt: skip

@@ -88,9 +88,11 @@ def _video(path: str) -> Resource:
 
 # api.py's SamplingParams: 50 DPM++ 2M steps on the legacy DDPM schedule, classifier-free guidance 6.0.
 _SD = {"steps": 50, "sampler": "DPMPP2MSampler", "discretization": "LegacyDDPMDiscretization", "cfg": 6.0, "seed": 42}
-# turbo.py: one Euler ancestral step, no guidance, 512x512.
-_TURBO = {"steps": 1, "sampler": "EulerAncestralSampler", "discretization": "LegacyDDPMDiscretization", "cfg": 1.0}
-_TURBO |= {"width": 512, "height": 512, "seed": 42}
+# api.py and sampling.py zero the text embeddings of SDXL base's unconditional input ("is_legacy": False).
+_SDXL = _SD | {"width": 1024, "height": 1024, "force_uc_zero_embeddings": ["txt"]}
+# turbo.py: one Euler ancestral step on its substeps of the DDPM schedule, NumPy noise, no guidance, 512x512, seed 0.
+_TURBO = {"steps": 1, "sampler": "EulerAncestralSampler", "discretization": "TurboSubstepDiscretization", "cfg": 1.0}
+_TURBO |= {"noise": "numpy", "width": 512, "height": 512, "seed": 0}
 # simple_video_sample.py and the configs' EDM discretization and prediction guiders.
 _VIDEO = {"sampler": "EulerEDMSampler", "discretization": "EDMDiscretization", "seed": 23, "fps_id": 6}
 _SVD = _VIDEO | {"width": 1024, "height": 576, "motion_bucket_id": 127, "cond_aug": 0.02, "decoding_t": 14}
@@ -113,8 +115,7 @@ def _entries() -> list[ModelEntry]:
         ModelEntry("sd-2.1-768", "txt2img", ("v2-1_768-ema-pruned.safetensors",), sd21_768,
                    _core("sd_2_1_768.yaml"), "sd_2_1_768", IMAGE_PIPELINE, _SD | {"width": 768, "height": 768}),
         ModelEntry("sdxl-base", "txt2img", ("sd_xl_base_1.0.safetensors",), sdxl,
-                   _core("sd_xl_base.yaml"), "sd_xl_base", IMAGE_PIPELINE,
-                   _SD | {"width": 1024, "height": 1024, "refiner_strength": 0.15}),
+                   _core("sd_xl_base.yaml"), "sd_xl_base", IMAGE_PIPELINE, _SDXL | {"refiner_strength": 0.15}),
         ModelEntry("sdxl-refiner", "img2img", ("sd_xl_refiner_1.0.safetensors",), refiner,
                    _core("sd_xl_refiner.yaml"), "sd_xl_refiner", IMAGE_PIPELINE,
                    _SD | {"width": 1024, "height": 1024, "strength": 0.15}),
@@ -209,16 +210,29 @@ def model_config(name: str):
     return config.model if "model" in config else config
 
 
-def build_model(name: str, *, device: str = "meta"):
-    """The model built from its catalog config with its parameters on the meta device (nothing allocated) and
-    its buffers computed on `device`, ready for `load_checkpoint_into`; `device="meta"` moves the buffers to meta
-    too (a layout only). Buffers are computed for real first because some are computed through numpy."""
+def build_model(name: str, *, device: str | None = "meta"):
+    """The model built from its catalog config without initializing its parameters.
+
+    `device=None`: parameters on the meta device (nothing allocated) and buffers computed on the CPU, ready for
+    `load_checkpoint_into` to assign a file's tensors without a second copy. `"meta"`: everything on meta (a
+    layout only). Any other device: parameters allocated there with undefined values (fill them from a
+    checkpoint) and the computed buffers moved there. Buffers are computed for real because some come from numpy.
+    """
+    import torch
+
     from sgm.core.checkpoint.empty import empty_parameters
     from sgm.core.config import instantiate
 
     with empty_parameters():
         model = instantiate(model_config(name), key_path=f"{name}.model")
-    return model.to(device)
+    if device is None or device == "meta":
+        return model if device is None else model.to("meta")
+    buffers = dict(model.named_buffers())  # to_empty replaces them with new tensors
+    model.to_empty(device=device)
+    with torch.no_grad():
+        for key, buffer in buffers.items():
+            model.get_buffer(key).copy_(buffer)
+    return model
 
 
 def shipped_layout(layout: str) -> dict | None:

@@ -2,10 +2,14 @@
 
 `tiny_image_config(name)` is the model's shipped config (same targets, same wiring: real text encoders, real
 autoencoder, real UNet) with small widths. It is data only, so sgm.core imports no encoder package; building it
-needs sgm-conditioners and sgm-autoencoders installed, as the full model does.
+needs sgm-conditioners and sgm-autoencoders installed, as the full model does. `install_tiny_model` writes such
+a model's config and a random-weight checkpoint under the official file name, for end-to-end tests through the
+catalog.
 """
 
 import copy
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -82,3 +86,44 @@ def tiny_image_config(name: str) -> DictConfig:
     config: Any = OmegaConf.to_container(OmegaConf.create(entry.config.open_text()), resolve=True)
     _tiny_model(config["model"])
     return OmegaConf.create(config)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FileResource(catalog.Resource):
+    """A config file anywhere on disk, for catalog entries in tests (`Resource` reads package data)."""
+
+    package: str = "file"
+
+    def open_text(self) -> str:
+        return Path(self.path).read_text()
+
+    def location(self) -> str:
+        return self.path
+
+    def local_path(self) -> Path | None:
+        return Path(self.path) if Path(self.path).is_file() else None
+
+
+def install_tiny_model(name: str, checkpoints: Path, configs: Path, *, seed: int = 0) -> catalog.ModelEntry:
+    """Image model `name` made tiny: its config saved in folder `configs`, random weights (torch seed `seed`)
+    saved as `checkpoints/<official file name>`. Returns the catalog entry to put in `catalog.CATALOG`."""
+    import torch
+    from safetensors.torch import save_file
+
+    from sgm.core.config import instantiate
+
+    entry = catalog.get_entry(name)
+    config = tiny_image_config(name)
+    Path(configs).mkdir(parents=True, exist_ok=True)
+    Path(checkpoints).mkdir(parents=True, exist_ok=True)
+    config_path = Path(configs) / f"{name}.yaml"
+    OmegaConf.save(config, config_path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        engine = instantiate(config.model)
+        with torch.no_grad():  # the UNet's output layer starts at zero; random values make its prediction matter
+            for parameter in engine.model.parameters():
+                parameter.copy_(torch.randn_like(parameter) * 0.05)
+    state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
+    save_file(state, Path(checkpoints) / entry.file)
+    return dataclasses.replace(entry, config=FileResource(str(config_path)))

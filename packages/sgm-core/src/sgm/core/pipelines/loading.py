@@ -15,13 +15,8 @@ def default_device() -> str:
 
 def build_engine(model: str) -> torch.nn.Module:
     """The catalog model with parameters on the meta device and buffers computed on the CPU; the checkpoint load
-    assigns the parameters and moves everything to its device. (`catalog.build_model(name, device="cpu")` moves
-    the meta parameters too, which torch refuses.)"""
-    from sgm.core.checkpoint import empty_parameters
-    from sgm.core.config import instantiate
-
-    with empty_parameters():
-        return instantiate(catalog.model_config(model), key_path=f"{model}.model")
+    assigns the parameters and moves everything to its device."""
+    return catalog.build_model(model, device=None)
 
 
 def load_pipeline(

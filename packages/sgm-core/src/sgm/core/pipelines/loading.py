@@ -19,6 +19,22 @@ def build_engine(model: str) -> torch.nn.Module:
     return catalog.build_model(model, device=None)
 
 
+def check_checkpoint_fits(engine: torch.nn.Module, model: str, path: Path, *, allow_pickle: bool = False) -> None:
+    """Nothing when the file at `path` fits `engine` (keys and shapes, from the header alone); else an SgmError
+    naming the catalog models it is a checkpoint of, or what differs when it fits none."""
+    from sgm.core.checkpoint import compare_layouts, layout_of, match_models, read_layout
+
+    diff = compare_layouts(layout_of(engine), read_layout(path, allow_pickle=allow_pickle))
+    if diff.fits:
+        return
+    others = [name for name in match_models(path, allow_pickle=allow_pickle) if name != model]
+    if others:
+        raise SgmError(
+            f"{path} is a checkpoint of {' / '.join(others)}, not of {model}: sample it with --model {others[0]}"
+        )
+    raise SgmError(f"{path} is not a {model} checkpoint and fits no known model: {'; '.join(diff.summary())}")
+
+
 def load_pipeline(
     model: str,
     *,
@@ -39,6 +55,7 @@ def load_pipeline(
     path = catalog.find_checkpoint(model, ckpt)
     device = device or default_device()
     engine = build_engine(model)
+    check_checkpoint_fits(engine, model, path, allow_pickle=allow_pickle)
     load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark

@@ -103,6 +103,11 @@ def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir, Path | N
     for key in ("model", "data"):
         if key not in config:
             raise ConfigError(f"the merged config has no `{key}` block")
+    missing = sorted(OmegaConf.missing_keys(config))
+    if missing:
+        raise ConfigError(
+            f"{', '.join(missing)}: the config leaves this to you; give it as key=value on the command line"
+        )
     return config, run, checkpoint
 
 

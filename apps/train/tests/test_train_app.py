@@ -1,5 +1,6 @@
 """The training entry in-process: a few steps of a tiny model, then resuming it."""
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,23 @@ def test_cli_parsing_and_errors(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
     assert main(["--resume", str(tmp_path / "nope")]) == 2
     assert "cannot resume" in capsys.readouterr().err
+
+
+def test_top_k_checkpoints_keep_the_lowest_losses(tmp_path):
+    overrides = [
+        "lightning.modelcheckpoint.params.monitor=loss",
+        "lightning.modelcheckpoint.params.save_top_k=2",
+        "lightning.modelcheckpoint.params.every_n_train_steps=1",
+        "lightning.trainer.log_every_n_steps=1",
+        "lightning.callbacks.image_logger.params.disabled=true",
+    ]
+    run = fit(TrainOptions(base=[TINY], overrides=overrides, logdir=tmp_path, max_steps=5))
+    with open(run.run_dir.root / "metrics" / "version_0" / "metrics.csv") as f:
+        losses = sorted(float(row["loss"]) for row in csv.DictReader(f) if row.get("loss"))
+    assert len(losses) == 5
+    kept = run.trainer.checkpoint_callback.best_k_models
+    assert sorted(Path(path).name for path in kept) == sorted(
+        p.name for p in run.run_dir.checkpoints.glob("*.ckpt") if p.name != "last.ckpt"
+    )
+    torch.testing.assert_close(sorted(float(score) for score in kept.values()), losses[:2])
+    assert torch.load(run.run_dir.last_checkpoint, weights_only=False)["global_step"] == 5

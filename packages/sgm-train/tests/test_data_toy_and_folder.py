@@ -1,12 +1,16 @@
-"""The map-style datasets: digits, image folders, and the missing-file messages of MNIST / CIFAR-10."""
+"""The map-style datasets: digits, CIFAR-10 batches, image folders, and the missing-file messages of MNIST /
+CIFAR-10."""
 
+import pickle
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from sgm.core.config import instantiate
 from sgm.train.data.folder import ImageFolderDataset, ImageFolderLoader
-from sgm.train.data.toy import CIFAR10Loader, DigitsDataset, DigitsLoader, MNISTLoader
+from sgm.train.data.toy import CIFAR10Dataset, CIFAR10Loader, DigitsDataset, DigitsLoader, MNISTLoader
 
 
 def test_digits_shape_range_labels():
@@ -49,6 +53,21 @@ def test_missing_torchvision_sets_say_where_to_get_them(tmp_path, target, folder
         instantiate({"target": target, "params": {"batch_size": 4, "root": str(tmp_path)}})
     assert folder in str(error.value)
     assert MNISTLoader and CIFAR10Loader
+
+
+def test_cifar10_batches_read_channel_major_rows(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    data = np.arange(2 * 3072, dtype=np.int64).reshape(2, 3072) % 256
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({"data": data.astype(np.uint8), "labels": [7, 2]}))
+    train, test = CIFAR10Dataset(tmp_path, train=True), CIFAR10Dataset(tmp_path, train=False)
+    assert len(train) == 10 and len(test) == 2
+    sample = test[1]
+    assert sample["cls"] == 2 and sample["jpg"].shape == (3, 32, 32)
+    channel, row, column = 2, 5, 7
+    expected = data[1, channel * 1024 + row * 32 + column] / 255.0 * 2.0 - 1.0
+    assert sample["jpg"][channel, row, column].item() == pytest.approx(expected, abs=1e-6)
 
 
 def _write_folder(root, sizes, captions=True):

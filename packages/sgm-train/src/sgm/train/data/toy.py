@@ -3,8 +3,10 @@
 Each sample is `{"jpg": [C, H, W] in [-1, 1], "cls": label}`, as the reference's `sgm.data.mnist` returns.
 """
 
+import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -103,6 +105,9 @@ MNIST_WHERE = (
     "(from https://ossci-datasets.s3.amazonaws.com/mnist/, gunzipped) in <root>/MNIST/raw/, or use the offline "
     "digits set (sgm.train.data.toy.DigitsLoader)"
 )
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_BATCHES = ("test_batch",)
 CIFAR10_WHERE = (
     "extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into <root>/ (giving "
     "<root>/cifar-10-batches-py/), or use the offline digits set (sgm.train.data.toy.DigitsLoader)"
@@ -125,13 +130,39 @@ class MNISTLoader(DictDataModule):
         )
 
 
+class CIFAR10Dataset(Dataset):
+    """CIFAR-10's python batches (`<root>/cifar-10-batches-py/data_batch_1` ... `_5` for training, `test_batch`
+    otherwise) as `{"jpg": [3, 32, 32] in [-1, 1], "cls": label}`; the files are read as they are (no checksum)."""
+
+    def __init__(self, root: str | Path, train: bool = True):
+        folder = Path(root) / CIFAR10_FOLDER
+        names = CIFAR10_TRAIN_BATCHES if train else CIFAR10_TEST_BATCHES
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"CIFAR10 not found under {folder.resolve()} (no {missing[0]}): {CIFAR10_WHERE}")
+        images, labels = [], []
+        for name in names:
+            with open(folder / name, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")  # the official format: a pickled dict per batch
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch["labels"])
+        self.images = torch.from_numpy(np.concatenate(images))
+        self.labels = torch.tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"jpg": _to_signed_unit(self.images[i].float() / 255.0), "cls": int(self.labels[i])}
+
+
 class CIFAR10Loader(DictDataModule):
     """CIFAR-10 (3x32x32) from `root`/cifar-10-batches-py, with the reference's parameters plus `root`."""
 
     def __init__(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, root: str = ".data"):
         super().__init__(
-            _local_torchvision_set("CIFAR10", root, True, CIFAR10_WHERE),
-            _local_torchvision_set("CIFAR10", root, False, CIFAR10_WHERE),
+            CIFAR10Dataset(root, train=True),
+            CIFAR10Dataset(root, train=False),
             batch_size=batch_size,
             num_workers=num_workers,
             shuffle=shuffle,

@@ -1,6 +1,7 @@
 """Metrics and image grids reach TensorBoard by default and Weights & Biases (offline) when configured; without
 wandb installed, asking for it is one line saying how to install it."""
 
+import re
 import struct
 import sys
 from pathlib import Path
@@ -40,6 +41,17 @@ def test_tensorboard_gets_losses_and_image_grids(tmp_path):
     assert (images["train/samples"].height, images["train/samples"].width) == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2)
     assert (run / "metrics" / "version_0" / "metrics.csv").is_file()
     assert "base_learning_rate" in (run / "metrics" / "version_0" / "hparams.yaml").read_text()
+
+
+def test_progress_bar_shows_loss_and_speed(tmp_path, capsys):
+    progress = [
+        "lightning.callbacks.progress.target=lightning.pytorch.callbacks.TQDMProgressBar",
+        "lightning.callbacks.progress.params.refresh_rate=1",
+        "lightning.callbacks.image_logger.params.disabled=true",
+    ]
+    fit(TrainOptions(base=[TINY], overrides=progress, logdir=tmp_path, max_steps=3))
+    bar = capsys.readouterr().out.splitlines()[-1]
+    assert re.search(r"3/\d+ .*[0-9.]+(it/s|s/it), .*loss=[0-9.]+", bar), bar
 
 
 def test_wandb_logger_from_the_config_runs_offline(tmp_path, monkeypatch):

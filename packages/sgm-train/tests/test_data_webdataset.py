@@ -89,6 +89,14 @@ def test_folder_url_resampling_and_epoch_length(tmp_path):
     assert data.val_dataloader() is not None  # validation falls back to the training pipeline
 
 
+def test_pipe_url_streams_a_shard_through_a_command(tmp_path):
+    _write_shards(tmp_path, n_shards=1, per_shard=3)
+    data = instantiate(_config(f"pipe:cat {tmp_path / 'shard-000.tar'}", batch_size=3, num_workers=0))
+    data.setup("fit")
+    (batch,) = list(data.train_dataloader())
+    assert sorted(batch["__key__"]) == ["000_000", "000_001", "000_002"]
+
+
 def test_missing_shard_and_bad_config(tmp_path):
     data = instantiate(_config([str(tmp_path / "missing.tar")]))
     with pytest.raises(FileNotFoundError, match="missing.tar"):

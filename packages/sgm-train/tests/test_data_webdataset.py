@@ -1,8 +1,12 @@
 """Tar shards written here, read back through the reference-shaped config with two workers."""
 
+import functools
+import http.server
 import io
 import json
+import shutil
 import tarfile
+import threading
 
 import pytest
 import torch
@@ -94,6 +98,20 @@ def test_pipe_url_streams_a_shard_through_a_command(tmp_path):
     data = instantiate(_config(f"pipe:cat {tmp_path / 'shard-000.tar'}", batch_size=3, num_workers=0))
     data.setup("fit")
     (batch,) = list(data.train_dataloader())
+    assert sorted(batch["__key__"]) == ["000_000", "000_001", "000_002"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="webdataset fetches http(s) shards with curl")
+def test_http_url_streams_a_shard_from_a_server(tmp_path):
+    _write_shards(tmp_path, n_shards=1, per_shard=3)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/shard-000.tar"
+        data = instantiate(_config(url, batch_size=3, num_workers=0))
+        data.setup("fit")
+        (batch,) = list(data.train_dataloader())
+        server.shutdown()
     assert sorted(batch["__key__"]) == ["000_000", "000_001", "000_002"]
 
 

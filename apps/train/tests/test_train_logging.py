@@ -29,9 +29,13 @@ def _events(path: Path) -> list[Event]:
     return events
 
 
-def test_tensorboard_gets_losses_and_image_grids(tmp_path):
-    every_step = ["lightning.trainer.log_every_n_steps=1"]
-    run = fit(TrainOptions(base=[TINY], overrides=every_step, logdir=tmp_path, max_steps=2)).run_dir.root
+def test_tensorboard_and_a_configured_logger_get_losses_and_image_grids(tmp_path):
+    overrides = [
+        "lightning.trainer.log_every_n_steps=1",
+        "lightning.logger.target=pytorch_lightning.loggers.CSVLogger",  # main.py's default logger, by its old name
+        "lightning.logger.params.name=testtube",
+    ]
+    run = fit(TrainOptions(base=[TINY], overrides=overrides, logdir=tmp_path, max_steps=2)).run_dir.root
     (event_file,) = (run / "tensorboard" / "version_0").glob("events.out.tfevents.*")
     values = [(event.step, value) for event in _events(event_file) for value in event.summary.value]
     losses = [(step, value.simple_value) for step, value in values if value.tag == "loss"]
@@ -40,6 +44,7 @@ def test_tensorboard_gets_losses_and_image_grids(tmp_path):
     assert set(images) == {"train/inputs", "train/reconstructions", "train/samples"}
     assert (images["train/samples"].height, images["train/samples"].width) == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2)
     assert (run / "metrics" / "version_0" / "metrics.csv").is_file()
+    assert (run / "testtube" / "version_0" / "metrics.csv").is_file()  # a configured logger writes into the run
     assert "base_learning_rate" in (run / "metrics" / "version_0" / "hparams.yaml").read_text()
 
 

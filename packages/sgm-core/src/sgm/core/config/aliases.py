@@ -100,6 +100,11 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sdata.mappers.Rescaler": f"{_TRAIN}.data.mappers.Rescaler",
     "sdata.mappers.TorchVisionImageTransforms": f"{_TRAIN}.data.mappers.TorchVisionImageTransforms",
     "pytorch_lightning.strategies.DDPStrategy": "lightning.pytorch.strategies.DDPStrategy",
+    "pytorch_lightning.callbacks.ModelCheckpoint": "lightning.pytorch.callbacks.ModelCheckpoint",
+    "pytorch_lightning.callbacks.LearningRateMonitor": "lightning.pytorch.callbacks.LearningRateMonitor",
+    "pytorch_lightning.loggers.CSVLogger": "lightning.pytorch.loggers.CSVLogger",
+    "pytorch_lightning.loggers.TensorBoardLogger": "lightning.pytorch.loggers.TensorBoardLogger",
+    "pytorch_lightning.loggers.WandbLogger": "lightning.pytorch.loggers.WandbLogger",
 }
 
 # Modules a config may import from directly (a target is allowed when it starts with one of these plus ".").

@@ -2,6 +2,7 @@
 with the real encoders, autoencoder and UNet, and sample."""
 
 import re
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from omegaconf import OmegaConf
 from sgm.core import catalog
 from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
-from sgm.core.pipelines import ImagePipeline
-from sgm.core.testing import tiny_image_config
+from sgm.core.pipelines import ImagePipeline, load_pipeline
+from sgm.core.testing import install_tiny_model, tiny_image_config
 
 pytest.importorskip("sgm.conditioners.general", reason="the real text encoders live in sgm-conditioners")
 pytest.importorskip("sgm.autoencoders.engine", reason="the real autoencoders live in sgm-autoencoders")
@@ -63,3 +64,19 @@ def test_tiny_model_samples_at_one_eighth_latents(name):
 def test_models_without_a_tiny_config():
     with pytest.raises(SgmError, match="no tiny config for svd"):
         tiny_image_config("svd")
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp64"])
+def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype, tmp_path, monkeypatch):
+    """api.py halves the conditioner and the UNet only; fp64 applies to everything."""
+    entry = install_tiny_model("sdxl-base", tmp_path / "checkpoints", tmp_path)
+    monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sdxl-base": entry}))
+    monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(tmp_path / "checkpoints"))
+    pipeline = load_pipeline("sdxl-base", device="cpu", dtype=dtype, watermark=False)
+    expected = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}[dtype]
+    engine = pipeline.engine
+    assert {p.dtype for p in [*engine.model.parameters(), *engine.conditioner.parameters()]} == {expected}
+    first_stage = {p.dtype for p in engine.first_stage_model.parameters()}
+    assert first_stage == ({torch.float64} if dtype == "fp64" else {torch.float32})
+    samples = pipeline.txt2img("a lighthouse", width=64, height=64, steps=2, progress=False)
+    assert samples[0].size == (64, 64) and torch.isfinite(samples.latents).all()

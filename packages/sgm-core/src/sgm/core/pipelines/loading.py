@@ -8,6 +8,8 @@ from sgm.core import catalog
 from sgm.core.errors import SgmError
 from sgm.core.pipelines.image import ImagePipeline
 
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -45,9 +47,10 @@ def load_pipeline(
     allow_pickle: bool = False,
 ) -> ImagePipeline:
     """The `ImagePipeline` of catalog model `model` (e.g. "sdxl-base", "sd-turbo", "digits"), its checkpoint found
-    in `ckpt` or the checkpoint folder; `dtype` ("fp16", "bf16", "fp32") applies to the weights; `allow_pickle`
-    permits .ckpt files (pickles run code: only for files you trust)."""
-    from sgm.core.checkpoint import load_checkpoint_into
+    in `ckpt` or the checkpoint folder; `dtype` ("fp16", "bf16", "fp32", "fp64") applies to the weights, except
+    that a half-precision model keeps its autoencoder in fp32 as api.py does (SDXL's VAE overflows in fp16);
+    `allow_pickle` permits .ckpt files (pickles run code: only for files you trust)."""
+    from sgm.core.checkpoint import load_checkpoint_into, parse_dtype
 
     entry = catalog.get_entry(model)
     if entry.pipeline != catalog.IMAGE_PIPELINE:
@@ -57,6 +60,8 @@ def load_pipeline(
     engine = build_engine(model)
     check_checkpoint_fits(engine, model, path, allow_pickle=allow_pickle)
     load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
+    if parse_dtype(dtype) in HALF_DTYPES:
+        engine.first_stage_model.float()
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark
     )

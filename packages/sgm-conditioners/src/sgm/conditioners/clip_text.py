@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import torch
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
+from sgm.conditioners.norms import use_kernel_layer_norms
 from sgm.conditioners.tokenizer import EOT_TOKEN_ID, VOCAB_SIZE, ClipTokenizer
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel
@@ -51,7 +52,7 @@ class CLIPTextTransformer(nn.Module):
 
     def __init__(self, config: CLIPTextConfig):
         super().__init__()
-        model = CLIPTextModel(config)
+        model = use_kernel_layer_norms(CLIPTextModel(config))
         self.text_model = getattr(model, "text_model", model)  # transformers 4 nests it one level down
         self.register_state_dict_post_hook(self._add_position_ids)
         self.register_load_state_dict_pre_hook(self._take_position_ids)

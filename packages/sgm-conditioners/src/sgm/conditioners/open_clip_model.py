@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import open_clip
 import torch
 from open_clip.model import CLIP
+from sgm.conditioners.norms import use_kernel_layer_norms
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -29,11 +30,12 @@ def open_clip_config(arch: str | Mapping) -> dict:
 
 
 def build_open_clip(arch: str | Mapping) -> CLIP:
-    """A randomly initialised open_clip `CLIP` on the default device (use `torch.device("meta")` for layouts).
+    """A randomly initialised open_clip `CLIP` on the default device (use `torch.device("meta")` for layouts), its
+    LayerNorms computed by sgm.kernels.
 
     The weights come from the sgm checkpoint, never from open_clip's pretrained downloads.
     """
-    return CLIP(**open_clip_config(arch))
+    return use_kernel_layer_norms(CLIP(**open_clip_config(arch)))
 
 
 def run_resblocks(transformer: nn.Module, blocks, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:

@@ -69,7 +69,7 @@ def test_models_without_a_tiny_config():
 @pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp64"])
 def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype, tmp_path, monkeypatch):
     """api.py halves the conditioner and the UNet only; fp64 applies to everything."""
-    entry = install_tiny_model("sdxl-base", tmp_path / "checkpoints", tmp_path)
+    entry = install_tiny_model("sdxl-base", tmp_path / "checkpoints", tmp_path, defaults={"width": 64, "height": 64})
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sdxl-base": entry}))
     monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(tmp_path / "checkpoints"))
     pipeline = load_pipeline("sdxl-base", device="cpu", dtype=dtype, watermark=False)
@@ -78,5 +78,5 @@ def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype,
     assert {p.dtype for p in [*engine.model.parameters(), *engine.conditioner.parameters()]} == {expected}
     first_stage = {p.dtype for p in engine.first_stage_model.parameters()}
     assert first_stage == ({torch.float64} if dtype == "fp64" else {torch.float32})
-    samples = pipeline.txt2img("a lighthouse", width=64, height=64, steps=2, progress=False)
+    samples = pipeline.txt2img("a lighthouse", steps=2, progress=False)
     assert samples[0].size == (64, 64) and torch.isfinite(samples.latents).all()

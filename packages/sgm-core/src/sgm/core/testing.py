@@ -9,6 +9,7 @@ catalog.
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,12 @@ class FileResource(catalog.Resource):
         return Path(self.path) if Path(self.path).is_file() else None
 
 
-def install_tiny_model(name: str, checkpoints: Path, configs: Path, *, seed: int = 0) -> catalog.ModelEntry:
+def install_tiny_model(
+    name: str, checkpoints: Path, configs: Path, *, seed: int = 0, defaults: Mapping[str, Any] | None = None
+) -> catalog.ModelEntry:
     """Image model `name` made tiny: its config saved in folder `configs`, random weights (torch seed `seed`)
-    saved as `checkpoints/<official file name>`. Returns the catalog entry to put in `catalog.CATALOG`."""
+    saved as `checkpoints/<official file name>`. Returns the catalog entry to put in `catalog.CATALOG`, its
+    sampling defaults updated with `defaults` (e.g. a smaller width and height)."""
     import torch
     from safetensors.torch import save_file
 
@@ -126,4 +130,6 @@ def install_tiny_model(name: str, checkpoints: Path, configs: Path, *, seed: int
                 parameter.copy_(torch.randn_like(parameter) * 0.05)
     state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
     save_file(state, Path(checkpoints) / entry.file)
-    return dataclasses.replace(entry, config=FileResource(str(config_path)))
+    return dataclasses.replace(
+        entry, config=FileResource(str(config_path)), defaults={**entry.defaults, **(defaults or {})}
+    )

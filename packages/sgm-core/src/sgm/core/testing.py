@@ -25,9 +25,8 @@ TINY_OPEN_CLIP = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
 # transformers CLIPTextConfig fields of a 2-layer CLIP text model (the rest as in ViT-L/14).
-TINY_CLIP_TEXT = {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 2,
-                  "projection_dim": 24}  # fmt: skip
-FULL_CLIP_TEXT_LAYERS = 12  # ViT-L/14's; a `layer_idx` counts from the end the same way in the tiny model
+TINY_CLIP_TEXT = {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 2}
+FULL_CLIP_TEXT_LAYERS = 12  # ViT-L/14's
 # Four autoencoder levels, as the real one: images are 8 times the latents' size.
 TINY_VAE = {"ch": 32, "ch_mult": [1, 1, 2, 2], "num_res_blocks": 1}
 # Two UNet levels; attention only at the second, as SDXL leaves its first level without it.
@@ -45,9 +44,9 @@ def _tiny_embedder(embedder: dict) -> tuple[int, int]:
     name = target.rsplit(".", 1)[-1]
     if name == "FrozenCLIPEmbedder":
         params["version"] = dict(TINY_CLIP_TEXT)
-        if params.get("layer_idx") is not None:
-            shift = FULL_CLIP_TEXT_LAYERS - TINY_CLIP_TEXT["num_hidden_layers"]
-            params["layer_idx"] -= shift if params["layer_idx"] >= 0 else 0
+        layer_idx = params.get("layer_idx")
+        if layer_idx is not None and layer_idx > 0:  # a layer counted from the first: keep its distance to the last
+            params["layer_idx"] = max(1, layer_idx - FULL_CLIP_TEXT_LAYERS + TINY_CLIP_TEXT["num_hidden_layers"])
         pooled = TINY_CLIP_TEXT["hidden_size"] if params.get("always_return_pooled") else 0
         return TINY_CLIP_TEXT["hidden_size"], pooled
     if name in ("FrozenOpenCLIPEmbedder", "FrozenOpenCLIPEmbedder2"):
@@ -68,11 +67,10 @@ def _tiny_model(model: dict) -> None:
     context_dim, vector_dim = sum(width for width, _ in widths), sum(width for _, width in widths)
     params["first_stage_config"]["params"]["ddconfig"].update(TINY_VAE)
     unet = params["network_config"]["params"]
-    unet.update(TINY_UNET, context_dim=context_dim if isinstance(unet["context_dim"], int) else None)
-    if unet["context_dim"] is None:  # a list: one width per level
-        unet["context_dim"] = [context_dim] * len(TINY_UNET["channel_mult"])
+    levels = len(TINY_UNET["channel_mult"])
+    unet.update(TINY_UNET, context_dim=[context_dim] * levels if isinstance(unet["context_dim"], list) else context_dim)
     if isinstance(unet.get("transformer_depth"), list):
-        unet["transformer_depth"] = [1] * len(TINY_UNET["channel_mult"])
+        unet["transformer_depth"] = [1] * levels
     if unet.get("adm_in_channels") is not None:
         unet["adm_in_channels"] = vector_dim
 

@@ -4,6 +4,7 @@ the watermark on outputs."""
 import numpy as np
 import torch
 
+from sgm.core import catalog
 from sgm.core.diffusion.discretization import LegacyDDPMDiscretization, ddpm_alphas_cumprod
 from sgm.core.pipelines import ImagePipeline, Prompt, SamplerSettings, build_sampler, txt2img_with_refiner
 from sgm.core.pipelines.turbo import numpy_randn
@@ -113,3 +114,25 @@ def test_watermark_survives_the_pipeline_output(engines):
 def test_small_and_grayscale_images_are_left_unmarked(digits_pipeline, engines):
     marked = ImagePipeline(digits_pipeline.engine, defaults=digits_pipeline.defaults).sample_classes([1])
     assert np.array_equal(as_array(marked), as_array(digits_pipeline.sample_classes([1])))
+
+
+@torch.no_grad()
+def test_two_turbo_steps_with_the_catalog_defaults_are_turbo_pys(engines):
+    """turbo.py's loop by hand: x_0 = RandomState(seed).randn * sqrt(1 + s_0^2); step 1 goes to
+    s_down = sqrt(s_1^2 - s_up^2), s_up = s_1 sqrt(s_0^2 - s_1^2) / s_0 (eta 1), and adds RandomState(seed + 1)
+    noise times s_up; step 2 (s_1 -> 0) lands on D(x_1, s_1)."""
+    defaults = catalog.get_entry("sdxl-turbo").defaults | {"width": 16, "height": 16, "progress": False}
+    pipeline = ImagePipeline(engines.text(), defaults=defaults, watermark=False)
+    samples = pipeline.txt2img("a fox", steps=2, seed=11)
+    s0, s1 = LegacyDDPMDiscretization()(1000)[[0, 100]]
+    cond, _ = pipeline.conditionings_for(Prompt("a fox"), 1, (16, 16))
+
+    def denoised(x, sigma):
+        return pipeline.engine.denoiser(pipeline.engine.model, x, sigma[None], cond)
+
+    x0 = numpy_randn((1, 3, 8, 8), 11) * torch.sqrt(1.0 + s0**2)
+    s_up = s1 * torch.sqrt(s0**2 - s1**2) / s0
+    s_down = torch.sqrt(s1**2 - s_up**2)
+    x1 = x0 + (x0 - denoised(x0, s0)) / s0 * (s_down - s0) + numpy_randn((1, 3, 8, 8), 12) * s_up
+    assert (samples.latents - denoised(x1, s1)).abs().max() < 1e-4
+    assert samples.parameters["discretization"] == "TurboSubstepDiscretization" and samples.seed == 11

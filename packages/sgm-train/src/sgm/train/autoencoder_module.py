@@ -1,12 +1,17 @@
 """Training a `sgm.autoencoders` AutoencodingEngine with Lightning: manual optimization alternating the
 autoencoder and (after `disc_start_iter` steps) the discriminator, as the reference's AutoencodingEngine does."""
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from sgm.train.engine_module import EngineModule
+
+# Lightning warns that step-interval checkpoints of manually optimized modules hold the weights after the step; that
+# is what they should hold, since the saved global_step already counts that step.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
 
 
 class AutoencoderTrainer(EngineModule):

@@ -97,7 +97,7 @@ def build_loggers(lightning_config: Mapping, run: RunDir, wandb: bool) -> list:
     block = _plain(lightning_config.get("logger"))
     if block:
         loggers.append(_configured_logger(block, run))
-    if wandb and not any(isinstance(logger, pl_loggers.WandbLogger) for logger in loggers):
+    if wandb and not any(isinstance(existing, pl_loggers.WandbLogger) for existing in loggers):
         _check_wandb_installed("--wandb")
         loggers.append(_wandb_logger(run))
     return loggers

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from sgm.core import catalog
 from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
-from sgm.core.pipelines import ImagePipeline, load_pipeline
-from sgm.core.testing import install_tiny_model, tiny_image_config
+from sgm.core.pipelines import ImagePipeline, Prompt, load_pipeline
+from sgm.core.testing import TINY_OPEN_CLIP, install_tiny_model, tiny_image_config
 
 pytest.importorskip("sgm.conditioners.general", reason="the real text encoders live in sgm-conditioners")
 pytest.importorskip("sgm.autoencoders.engine", reason="the real autoencoders live in sgm-autoencoders")
@@ -80,3 +80,20 @@ def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype,
     assert first_stage == ({torch.float64} if dtype == "fp64" else {torch.float32})
     samples = pipeline.txt2img("a lighthouse", steps=2, progress=False)
     assert samples[0].size == (64, 64) and torch.isfinite(samples.latents).all()
+
+
+@torch.no_grad()
+def test_catalog_defaults_zero_sdxl_bases_unconditional_text_only():
+    """sdxl-base's unconditional input has zero text embeddings (cross-attention and pooled) but real size
+    embeddings; sd-2.1's is the empty prompt's embedding, as the reference's "is_legacy" models."""
+    pipelines = {}
+    for name in ("sdxl-base", "sd-2.1"):
+        torch.manual_seed(0)
+        engine = instantiate(tiny_image_config(name).model)
+        pipelines[name] = ImagePipeline(engine, name=name, defaults=catalog.get_entry(name).defaults, watermark=False)
+    cond, uncond = pipelines["sdxl-base"].conditionings_for(Prompt("a cat"), 1, (64, 64))
+    pooled = TINY_OPEN_CLIP["embed_dim"]
+    assert not uncond["crossattn"].any() and not uncond["vector"][:, :pooled].any()
+    assert torch.equal(uncond["vector"][:, pooled:], cond["vector"][:, pooled:]) and cond["crossattn"].any()
+    _, uncond = pipelines["sd-2.1"].conditionings_for(Prompt("a cat"), 1, (64, 64))
+    assert torch.equal(uncond["crossattn"], pipelines["sd-2.1"].engine.conditioner({"txt": [""]})["crossattn"])

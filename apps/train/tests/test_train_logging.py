@@ -76,3 +76,4 @@ def test_missing_wandb_is_one_line_saying_how_to_install_it(tmp_path, monkeypatc
         assert main(base + extra) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert "needs the wandb package: uv pip install 'sgm-train[wandb]'" in line
+    assert not list(tmp_path.iterdir())  # refused before any run directory was made

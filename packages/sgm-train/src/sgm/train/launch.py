@@ -114,19 +114,20 @@ def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir, Path | N
 def fit(options: TrainOptions) -> TrainRun:
     """Train (or resume) as the configs say; returns the run directory, trainer and module."""
     config, run, checkpoint = load_run_config(options)
+    lightning_config = config.get("lightning") or OmegaConf.create()
+    loggers = build_loggers(lightning_config, run, options.wandb)  # they write lazily: a bad one leaves no run dir
     pl.seed_everything(options.seed, workers=True)
     if _is_rank_zero():
         run.create()
         OmegaConf.save(config, run.config_file)
         os.environ[RUN_DIR_ENV] = str(run.root)  # DDP children re-run the command and must log here too
-    lightning_config = config.get("lightning") or OmegaConf.create()
     engine = instantiate(config.model, key_path="model")
     monitor = getattr(engine, "monitor", None)
     trainer_kwargs = trainer_arguments(lightning_config, options.max_steps, options.trainer_overrides)
     trainer = pl.Trainer(
         **trainer_kwargs,
         default_root_dir=str(run.root),
-        logger=build_loggers(lightning_config, run, options.wandb),
+        logger=loggers,
         callbacks=build_callbacks(lightning_config, run, monitor),
         plugins=[AtomicCheckpointIO()],
     )

@@ -67,6 +67,8 @@ def test_wandb_logger_from_the_config_runs_offline(tmp_path, monkeypatch):
     run = fit(TrainOptions(base=[TINY], overrides=WANDB_LOGGER, logdir=tmp_path / "logs", max_steps=2)).run_dir.root
     (offline_run,) = (run / "wandb").glob(f"offline-run-*-{run.name}")
     assert list(offline_run.glob("*.wandb"))  # the run's local record, synced later with `wandb sync`
+    grids = {path.name.split("_")[0] for path in (offline_run / "files" / "media" / "images" / "train").glob("*.png")}
+    assert grids == {"inputs", "reconstructions", "samples"}  # the image logger's grids went to W&B too
 
 
 def test_missing_wandb_is_one_line_saying_how_to_install_it(tmp_path, monkeypatch, capsys):

@@ -6,6 +6,7 @@ block) and `lightning` (`trainer` arguments, `modelcheckpoint`, `callbacks`, `lo
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,10 @@ def fit(options: TrainOptions) -> TrainRun:
     logger.info("learning rate %.3g", module.learning_rate)
     data = instantiate(config.data, key_path="data")
     try:
-        trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
+        with warnings.catch_warnings():
+            if checkpoint:  # a resumed run writes into its own, non-empty checkpoints/ on purpose
+                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
     finally:
         finish_loggers(trainer.loggers)
     return TrainRun(run, trainer, module)

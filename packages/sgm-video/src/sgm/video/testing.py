@@ -1,0 +1,76 @@
+"""Tiny random-weight versions of sgm.video's shipped model configs, for tests that run the real code paths in
+seconds: same targets and wiring (real open_clip image embedder, VAE-encoder embedders, timestep embedders, video
+UNets), small widths, 1 step and a few 16 px frames. Data only: building one needs the packages the full model does.
+"""
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sgm.video.pipelines.loading import model_config
+
+# An open_clip CLIP config that builds in well under a second; its embed_dim is the UNet's context_dim.
+TINY_OPEN_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+TINY_VAE = {"ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1}  # latents at 1/2 the image size
+TINY_UNET = {"model_channels": 32, "attention_resolutions": [1], "num_res_blocks": 1, "channel_mult": [1],
+             "num_head_channels": 16, "context_dim": 16}  # fmt: skip
+SHRINK = 32  # timestep-embedding widths (outdim) and the UNet's adm_in_channels are divided by this
+
+# Per pipeline kind: the sampling defaults, and (SV4D 2.0) each embedder's frames per pass.
+TINY_SAMPLING = {
+    "image_to_video": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 32},
+    "orbit": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 16},
+    "orbit_posed": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 16},
+    "video_to_4d": {"n_frames": 3, "frames_per_pass": 2, "views": 2, "num_steps": 1, "img_size": 16,
+                    "encoding_t": 2, "decoding_t": 4, "azimuths_deg": [0, 120, 240]},
+}  # fmt: skip
+TINY_SV4D_COND_FRAMES = {"cond_frames_without_noise": 2, "cond_frames": 4, "cond_view": 2, "cond_motion": 2}
+# SV4D's camera embedding needs adm_in_channels = 4 * model_channels: the vector's parts (noise level, polar,
+# azimuth; 1:2:2 in the official config) made to add up to 128.
+TINY_SV4D_VECTOR = {"cond_frames": 32, "polar_rad": 48, "azimuth_rad": 48}
+
+
+def _shrink(node: Any, cond_frames: dict) -> None:
+    """Every block of the config tree made tiny, in place; `cond_frames`: embedders' n_cond_frames by input key."""
+    if isinstance(node, list):
+        for item in node:
+            _shrink(item, cond_frames)
+        return
+    if not isinstance(node, dict):
+        return
+    target, params = node.get("target", ""), node.get("params")
+    if {"ch", "ch_mult"} <= node.keys():  # an autoencoder ddconfig
+        node.update(TINY_VAE)
+    if isinstance(params, dict):
+        if target.endswith("FrozenOpenCLIPImageEmbedder"):
+            params["arch"] = TINY_OPEN_CLIP
+        if target.endswith("ConcatTimestepEmbedderND"):
+            params["outdim"] //= SHRINK
+        if "model_channels" in params:
+            params.update(TINY_UNET, adm_in_channels=params["adm_in_channels"] // SHRINK)
+        if node.get("input_key") in cond_frames:
+            params["n_cond_frames"] = cond_frames[node["input_key"]]
+    for value in node.values():
+        _shrink(value, cond_frames)
+
+
+def make_tiny_config(name: str) -> DictConfig:
+    """Catalog model `name`'s shipped config with tiny widths and sampling defaults (1 step, a few 16 px frames)."""
+    config: Any = OmegaConf.to_container(model_config(name), resolve=True)
+    kind = config["sampling"]["pipeline"]
+    _shrink(config["model"], TINY_SV4D_COND_FRAMES if kind == "video_to_4d" else {})
+    if kind == "video_to_4d":
+        params = config["model"]["params"]
+        params["network_config"]["params"]["adm_in_channels"] = sum(TINY_SV4D_VECTOR.values())
+        for embedder in params["conditioner_config"]["params"]["emb_models"]:
+            if embedder["input_key"] in TINY_SV4D_VECTOR:
+                vector_part = embedder["params"].get("sigma_cond_config", embedder)
+                vector_part["params"]["outdim"] = TINY_SV4D_VECTOR[embedder["input_key"]]
+    config["sampling"].update(TINY_SAMPLING[kind])
+    guider = config["model"]["params"]["sampler_config"]["params"]["guider_config"]["params"]
+    guider["num_frames"] = 4 if kind == "video_to_4d" else 2
+    return OmegaConf.create(config)

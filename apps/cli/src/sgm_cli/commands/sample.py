@@ -4,6 +4,8 @@ import argparse
 import importlib
 from pathlib import Path
 
+from sgm_cli.commands import video_options
+
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 
@@ -20,7 +22,8 @@ def add_parser(subparsers) -> None:
     add("--prompt", default="", help="what to generate (text models)")
     add("--negative-prompt", default="", help="what to steer away from (text models with guidance)")
     add("--steps", type=int, help="sampling steps (default: the model's)")
-    add("--cfg", type=float, help="classifier-free guidance scale; 1 or less means no guidance")
+    add("--cfg", type=float, help="classifier-free guidance scale; 1 or less means no guidance (video: the "
+        "per-frame ramp's highest scale)")
     add("--sampler", help="sampler name, e.g. EulerEDMSampler, DPMPP2MSampler, EulerAncestralSampler")
     add("--discretization", help="noise schedule: LegacyDDPMDiscretization or EDMDiscretization")
     add("--seed", type=int, help="random seed (default: the model's)")
@@ -39,6 +42,7 @@ def add_parser(subparsers) -> None:
     add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")
     add("--attention", choices=ATTENTION_BACKENDS, help="attention kernel backend for the whole model")
+    video_options.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -92,6 +96,7 @@ def build_request(args: argparse.Namespace):
     from sgm.core.watermark import read_image
 
     entry = catalog.get_entry(args.model)
+    options = video_options.request_options(entry, args)  # before any other check: flags the model has no use for
     _positive("steps", args.steps)
     _positive("num", args.num)
     _positive("strength", args.strength, upper=1.0)
@@ -120,7 +125,7 @@ def build_request(args: argparse.Namespace):
         init_image=args.init_image, strength=args.strength, refiner=args.refiner,
         refiner_strength=args.refiner_strength, refiner_ckpt=refiner_ckpt, ckpt=ckpt, device=args.device,
         dtype=args.dtype, watermark=not args.no_watermark, class_label=args.class_label,
-        allow_pickle=args.allow_pickle, attention=args.attention,
+        allow_pickle=args.allow_pickle, attention=args.attention, options=options,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from sgm.video.errors import VideoInputError
 
+SV3D_ORBIT_VIEWS = 21  # the views of SV3D's orbit (the input view last)
 # SV4D picks 9 of the 21 SV3D orbit views (after moving the input view first): the input view and 8 novel ones.
 SV4D_SUBSAMPLED_VIEWS = (0, 2, 5, 7, 9, 12, 14, 16, 19)
 
@@ -75,7 +76,7 @@ def relative_azimuth_radians(azimuths_deg: Sequence[float]) -> np.ndarray:
 
 
 def sv3d_cameras(
-    elevations_deg: float | Sequence[float], azimuths_deg: Sequence[float] | None, count: int = 21
+    elevations_deg: float | Sequence[float], azimuths_deg: Sequence[float] | None, count: int = SV3D_ORBIT_VIEWS
 ) -> tuple[np.ndarray, np.ndarray]:
     """SV3D_p's `(polars_rad, azimuths_rad)`, one per orbit frame (the input view last)."""
     elev = elevations(elevations_deg, count)

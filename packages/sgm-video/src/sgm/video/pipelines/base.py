@@ -73,6 +73,16 @@ class VideoPipeline:
         for module in (self.engine.conditioner, self.engine.first_stage_model):
             module.to("cpu" if self.offload else self.device)
 
+    def set_guidance(self, cfg: float | None = None, min_cfg: float | None = None) -> None:
+        """The guider's `max_scale` (`cfg`) and `min_scale` (`min_cfg`, the per-frame ramp's low end) for the
+        following samples; None keeps the config's."""
+        guider = self.sampler_config.get("params", {}).get("guider_config", {}).get("params", {})
+        for key, value in (("max_scale", cfg), ("min_scale", min_cfg)):
+            if value is not None:
+                if not value >= 0:
+                    raise SgmError(f"guidance scales must be 0 or more, got {key}={value}")
+                guider[key] = float(value)
+
     def option(self, value: Any, key: str) -> Any:
         """`value`, or this model's default for `key` when it is None."""
         return self.sampling.get(key) if value is None else value

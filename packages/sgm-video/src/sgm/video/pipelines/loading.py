@@ -86,35 +86,47 @@ def load_pipeline(
                           offload=offload)  # fmt: skip
 
 
-def run(request: Any) -> Any:
+# Request option names that a pipeline method calls differently.
+METHOD_NAMES = {"video_to_4d": {"num_frames": "n_frames"}, "orbit": {"img_size": "size"},
+                "orbit_posed": {"img_size": "size"}}  # fmt: skip
+REQUEST_FIELDS = ("steps", "cfg", "width", "height")  # SampleRequest fields the video pipelines take
+ORBIT_FPS = 10  # the reference scripts write orbits and 4D views at 10 frames per second
+
+
+def run(request: Any) -> list[Path]:
     """The CLI's entry (`catalog.ModelEntry.pipeline`): sample what `request` asks and write the outputs.
 
-    `request` has `model`, `input` (a path), `output` (a folder), `seed`, optional `ckpt`, `device`, `dtype`,
-    `format` ("mp4", "gif", "frames") and `options` (keyword arguments of the model's method, e.g. num_frames,
-    steps, fps, motion_bucket_id, elevations_deg, decoding_t). Returns the written paths.
+    `request` (a SampleRequest or a mapping) has `model`, `input` (a path), `output` (a folder), `seed`, `steps`,
+    `cfg`, `width`, `height`, optional `ckpt`, `device`, `dtype`, and `options`: the model-specific extras of
+    sgm.video.pipelines.options.OPTIONS_BY_KIND (num_frames, fps, motion_bucket_id, cond_aug, min_cfg,
+    elevations_deg, azimuths_deg, encoding_t, decoding_t, img_size, remove_bg, image_frame_ratio, format).
+    Everything is checked before the model loads. Returns the written paths.
     """
     from sgm.video.io import load_frames, write_frames
+    from sgm.video.pipelines.options import check_request
 
     get = request.get if isinstance(request, Mapping) else lambda key, default=None: getattr(request, key, default)
-    name = get("model")
+    name, source = get("model"), get("input")
+    options = {key: value for key, value in (get("options") or {}).items() if value is not None}
+    options.update({key: get(key) for key in REQUEST_FIELDS if get(key) is not None})
+    sampling = OmegaConf.to_container(model_config(name).sampling, resolve=True)
+    check_request(sampling, source, options, name)
+
     pipeline = load_pipeline(name, get("ckpt"), device=get("device"), dtype=get("dtype"))
-    options = dict(get("options") or {})
-    if get("seed") is not None:
-        options["seed"] = get("seed")
-    source = get("input")
-    if source is None:
-        raise SgmError(f"{name} needs an input: an image (svd, sv3d) or a video (sv4d) path")
-    output, fmt = Path(get("output") or "outputs"), get("format") or "mp4"
-    stem = f"{name}-{options.get('seed', 23)}"
-    kind = pipeline.sampling["pipeline"]
+    pipeline.set_guidance(options.pop("cfg", None), options.pop("min_cfg", None))
+    output, fmt = Path(get("output") or "outputs"), options.pop("format", "mp4")
+    seed = get("seed") if get("seed") is not None else 23
+    kind = sampling["pipeline"]
+    kwargs = {METHOD_NAMES.get(kind, {}).get(key, key): value for key, value in options.items()}
+    stem = f"{name}-{seed}"
     if kind == "video_to_4d":
-        videos = pipeline.video_to_4d(str(source), **options)
-        return [write_frames(v, output, f"{stem}-view{i + 1:02d}", fmt=fmt, fps=10) for i, v in enumerate(videos)]
+        videos = pipeline.video_to_4d(str(source), seed=seed, **kwargs)
+        return [write_frames(v, output, f"{stem}-view{i + 1:02d}", fmt=fmt, fps=ORBIT_FPS) for i, v in enumerate(videos)]
     image = load_frames(source, max_frames=1)[0]
     if kind == "image_to_video":
-        frames = pipeline.image_to_video(image, **options)
-        fps = int(options.get("fps") or pipeline.sampling["fps"])
+        frames = pipeline.image_to_video(image, seed=seed, **kwargs)
+        fps = int(options.get("fps") or sampling["fps"])
     else:
-        frames = pipeline.image_to_orbit(image, **options)
-        fps = 10
+        frames = pipeline.image_to_orbit(image, seed=seed, **kwargs)
+        fps = ORBIT_FPS
     return [write_frames(frames, output, stem, fmt=fmt, fps=fps)]

@@ -8,12 +8,13 @@ from types import MappingProxyType
 import pytest
 import torch
 from omegaconf import OmegaConf
+from PIL import Image
 from safetensors.torch import save_file
 
 from sgm.core import catalog
 from sgm.core.pipelines.request import SampleRequest
 from sgm.video.errors import VideoInputError
-from sgm.video.pipelines import build_pipeline, run
+from sgm.video.pipelines import VideoPipeline, build_pipeline, run
 
 cli = pytest.importorskip("sgm_cli.main", reason="the CLI app is not installed")
 
@@ -42,8 +43,34 @@ def tiny_catalog(tmp_path, monkeypatch, tiny_config):
         engine = build_pipeline(config, device="cpu", progress=False).engine
         state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
         save_file(state, tmp_path / "checkpoints" / entries[name].file)
+    (tmp_path / "checkpoints" / entries["sv3d-u"].file).write_bytes(b"never loaded: its options fail first")
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(entries))
     return tmp_path
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """What reached the pipeline: each conditioning batch, sampler step count and guider params, decoding_t."""
+    seen = {"batches": [], "steps": [], "guiders": [], "decoding_t": []}
+    conditionings, sampler, decode = VideoPipeline.conditionings, VideoPipeline.sampler, VideoPipeline.decode
+
+    def spy_conditionings(self, batch, batch_uc, force_zero):
+        seen["batches"].append(batch)
+        return conditionings(self, batch, batch_uc, force_zero)
+
+    def spy_sampler(self, num_steps, num_frames, callback, stage="sample"):
+        seen["steps"].append(num_steps)
+        seen["guiders"].append(dict(self.sampler_config["params"]["guider_config"]["params"]))
+        return sampler(self, num_steps, num_frames, callback, stage)
+
+    def spy_decode(self, latents, decoding_t, callback):
+        seen["decoding_t"].append(decoding_t)
+        return decode(self, latents, decoding_t, callback)
+
+    monkeypatch.setattr(VideoPipeline, "conditionings", spy_conditionings)
+    monkeypatch.setattr(VideoPipeline, "sampler", spy_sampler)
+    monkeypatch.setattr(VideoPipeline, "decode", spy_decode)
+    return seen
 
 
 def sample(capsys, *argv) -> tuple[int, str, str]:
@@ -62,6 +89,76 @@ def test_sample_svd_writes_an_mp4_and_never_overwrites(capsys, tiny_catalog, sha
     status, out, _ = sample(capsys, "--model", "svd", "--init-image", image, "--device", "cpu")
     second = Path(out.strip())
     assert status == 0 and second != first and second.is_file() and first.read_bytes() == content
+
+
+def test_svd_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy):
+    image = str(shared_input("test_image.png"))
+    flags = ["--num-frames", "3", "--fps", "5", "--motion-bucket-id", "10", "--cond-aug", "0.1", "--steps", "2",
+             "--cfg", "3.5", "--min-cfg", "1.5", "--decoding-t", "1", "--width", "128", "--height", "64",
+             "--seed", "7", "--format", "frames", "--dtype", "fp32"]  # fmt: skip
+    status, out, _ = sample(capsys, "--model", "svd", "--init-image", image, "--device", "cpu", *flags)
+    assert status == 0
+    folder = Path(out.strip())
+    assert folder == Path("outputs/svd/svd-7") and folder.is_dir()
+    frames = sorted(folder.glob("*.png"))
+    assert len(frames) == 3 and all(Image.open(f).size == (128, 64) for f in frames)
+    (batch,) = spy["batches"]
+    assert batch["fps_id"].tolist() == [4] * 3 and batch["motion_bucket_id"].tolist() == [10] * 3
+    assert batch["cond_aug"].tolist() == pytest.approx([0.1] * 3) and batch["num_video_frames"] == 3
+    assert spy["steps"] == [2] and spy["decoding_t"] == [1]
+    assert spy["guiders"][0]["max_scale"] == 3.5 and spy["guiders"][0]["min_scale"] == 1.5
+
+
+def test_sv3d_p_takes_21_cameras_and_writes_a_gif(capsys, tiny_catalog, shared_input, spy):
+    azimuths = [str(a) for a in range(17, 360, 17)]  # 21 values going round, the last the input view
+    flags = ["--num-frames", "21", "--elevations-deg", *[str(e) for e in range(-10, 11)],
+             "--azimuths-deg", *azimuths, "--img-size", "16", "--image-frame-ratio", "0.8", "--format", "gif"]  # fmt: skip
+    status, out, _ = sample(capsys, "--model", "sv3d-p", "--init-image", str(shared_input("test_image.png")),
+                            "--device", "cpu", *flags)  # fmt: skip
+    assert status == 0
+    gif = Image.open(out.strip())
+    assert gif.n_frames == 21 and gif.size == (16, 16)
+    (batch,) = spy["batches"]
+    polars = torch.deg2rad(90.0 - torch.arange(-10.0, 11.0, dtype=torch.float64))
+    assert batch["polars_rad"].double().allclose(polars.to(batch["polars_rad"].dtype).double(), atol=1e-6)
+    assert spy["steps"] == [1]
+
+
+def test_sv4d2_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy):
+    flags = ["--num-frames", "3", "--encoding-t", "1", "--decoding-t", "2", "--img-size", "16", "--steps", "2",
+             "--elevations-deg", "5", "--azimuths-deg", "0", "120", "240", "--cfg", "2.5"]  # fmt: skip
+    status, out, _ = sample(capsys, "--model", "sv4d2", "--init-image", str(shared_input("bee.gif")),
+                            "--device", "cpu", *flags)  # fmt: skip
+    assert status == 0
+    paths = [Path(line) for line in out.split()]
+    assert [p.name for p in paths] == ["sv4d2-23-view01.mp4", "sv4d2-23-view02.mp4"]
+    assert spy["steps"] == [2, 2] and set(spy["decoding_t"]) == {2}  # two windows of 2 frames cover 3 frames
+    assert all(g["max_scale"] == 2.5 for g in spy["guiders"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "svd", "--elevations-deg", "10"], "--elevations-deg does not apply to svd"),
+        (["--model", "svd", "--prompt", "a cat"], "--prompt is for image models"),
+        (["--model", "digits", "--num-frames", "3"], "video options; digits"),
+        (["--model", "sv3d-u", "--elevations-deg", "10"], "sv3d-u (orbit) does not take elevations_deg"),
+        (["--model", "sv3d-p", "--elevations-deg", "1", "2", "3"], "give 1 elevation or a list of 2"),
+        (["--model", "sv3d-p", "--num-frames", "3", "--azimuths-deg", "200", "100", "0"], "increasing order"),
+        (["--model", "sv3d-p", "--remove-bg"], "U2NET_HOME"),
+        (["--model", "svd", "--steps", "0"], "--steps must be more than 0"),
+        (["--model", "svd", "--motion-bucket-id", "2000"], "motion_bucket_id must be in [0, 1023]"),
+        (["--model", "svd", "--num-frames", "0"], "num_frames must be a positive whole number"),
+    ],
+)
+def test_bad_flags_are_one_line_before_loading(capsys, tiny_catalog, shared_input, monkeypatch, argv, message):
+    monkeypatch.setenv("U2NET_HOME", str(tiny_catalog / "no-rembg-models"))
+    monkeypatch.setattr(VideoPipeline, "__init__", lambda *a, **k: pytest.fail("a model was built"))
+    image = str(shared_input("test_image.png"))
+    status, out, err = sample(capsys, *argv, "--init-image", image, "--device", "cpu")
+    assert status == 2 and out == "" and message in err
+    assert err.startswith("sgm: error: ") and err.count("\n") == 1
+    assert not (tiny_catalog / "outputs").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
 """A launched app running the real pipelines on tiny random-weight models, found through the catalog as the CLI
-finds them: the catalog's entries point at tiny configs (the digits model's own shipped config; sgm-video's tiny
-versions of svd, sv3d-p and sv4d2) and their checkpoints lie under their official names in `$SGM_CHECKPOINT_DIR`.
+finds them: the catalog's entries point at tiny configs (the digits model's own shipped config; sgm-core's tiny
+sd-2.1, sdxl-base, sdxl-refiner, sdxl-turbo; sgm-video's tiny svd, sv3d-u, sv3d-p, sv4d2) and their checkpoints
+lie under their official names in `$SGM_CHECKPOINT_DIR`.
 
 The real runners are wrapped to record their steps (and optionally pause after each), so tests can see a run
 start, stop it, and count how many runs overlap."""
 
 import dataclasses
-import importlib.util
 import socket
 import threading
 import time
@@ -20,32 +20,17 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 from sgm.core import catalog
 from sgm.core.config import instantiate
+from sgm.core.testing import FileResource, install_tiny_model
+from sgm.video.testing import make_tiny_config
 from sgm_gradio.app import build_app
 from sgm_gradio.jobs import RunHooks
-from sgm_gradio.runners import RUNNERS
+from sgm_gradio.runners import PipelineRunners, Runtime
 
 REAL_CATALOG = catalog.CATALOG
-MISSING_MODEL = "sd-2.1"  # no checkpoint in the test folder
+MISSING_MODEL = "sd-2.1-768"  # no checkpoint in the test folder
 BROKEN_MODEL = "svd-xt"  # its checkpoint is not a safetensors file: loading it fails
-PRESENT_UNLOADED = "sdxl-base"  # a file is present (so the tab runs) but the tests never load it
-VIDEO_MODELS = ("svd", "sv3d-p", "sv4d2")
-VIDEO_TESTS = Path(__file__).resolve().parents[3] / "packages/sgm-video/tests/conftest.py"
-
-
-@dataclass(frozen=True)
-class FileResource(catalog.Resource):
-    """A config file outside any package (the catalog's Resource reads package data)."""
-
-    def open_text(self) -> str:
-        return Path(self.path).read_text()
-
-
-def _tiny_video_configs():
-    """sgm-video's tiny versions of its shipped configs (same targets and wiring, small widths, few frames)."""
-    spec = importlib.util.spec_from_file_location("sgm_video_tiny_configs", VIDEO_TESTS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_config
+IMAGE_MODELS = ("sd-2.1", "sdxl-base", "sdxl-refiner", "sdxl-turbo")
+VIDEO_MODELS = ("svd", "sv3d-u", "sv3d-p", "sv4d2")
 
 
 def _save_random_weights(model: torch.nn.Module, path: Path) -> None:
@@ -53,24 +38,25 @@ def _save_random_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def tiny_catalog(folder: Path) -> MappingProxyType:
-    """The catalog with tiny random-weight digits, svd, sv3d-p and sv4d2 models whose checkpoints are in `folder`."""
+    """The catalog with tiny random-weight digits, image (sgm.core.testing) and video (sgm.video.testing) models
+    whose checkpoints are in `folder` under their official names."""
     from sgm.video.pipelines import build_pipeline
 
     entries = dict(REAL_CATALOG)
     entries["digits"] = dataclasses.replace(entries["digits"], bundled_weights=None)
     torch.manual_seed(0)
     _save_random_weights(instantiate(catalog.model_config("digits")), folder / entries["digits"].file)
-    make_tiny_config = _tiny_video_configs()
+    for name in IMAGE_MODELS:
+        entries[name] = install_tiny_model(name, folder, folder / "configs")
     for name in VIDEO_MODELS:
-        config_path = folder / f"{name}.yaml"
+        config_path = folder / "configs" / f"{name}.yaml"
         OmegaConf.save(make_tiny_config(name), config_path)
-        entries[name] = dataclasses.replace(entries[name], config=FileResource("tests", str(config_path)))
+        entries[name] = dataclasses.replace(entries[name], config=FileResource(str(config_path)))
         torch.manual_seed(0)
         engine = build_pipeline(OmegaConf.load(config_path), device="cpu", progress=False).engine
         _save_random_weights(engine, folder / entries[name].file)
     entries[BROKEN_MODEL] = dataclasses.replace(entries[BROKEN_MODEL], config=entries["svd"].config)
     (folder / entries[BROKEN_MODEL].file).write_bytes(b"not a checkpoint")
-    (folder / entries[PRESENT_UNLOADED].file).write_bytes(b"never loaded by the tests")
     return MappingProxyType(entries)
 
 
@@ -125,21 +111,32 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture(scope="session")
-def app_url(recorder, tmp_path_factory):
+def tiny_models(tmp_path_factory):
+    """The tiny catalog in place for the whole session, on one CPU thread (the models are tiny; the CPU is shared)."""
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
-        torch.set_num_threads(1)  # tiny models; the CPU is shared
+        torch.set_num_threads(1)
         patch.setenv(catalog.CHECKPOINT_DIR_ENV, str(checkpoints))
         patch.setattr(catalog, "CATALOG", tiny_catalog(checkpoints))
-        app = build_app(
-            {key: recorder.wrap(runner) for key, runner in RUNNERS.items()},
-            output_dir=tmp_path_factory.mktemp("outputs"),
-        )
-        _, url, _ = app.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-        yield url
-        app.close()
+        yield checkpoints
     torch.set_num_threads(threads)
+
+
+def launched(app):
+    """Launches `app` on a free port; returns its URL."""
+    _, url, _ = app.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app_url(recorder, tiny_models, tmp_path_factory):
+    runners = PipelineRunners(Runtime(device="cpu")).as_dict()
+    app = build_app(
+        {key: recorder.wrap(runner) for key, runner in runners.items()}, output_dir=tmp_path_factory.mktemp("outputs")
+    )
+    yield launched(app)
+    app.close()
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_browser_generates_digits_with_the_trained_model(page, recorder, real_di
 def test_browser_shows_which_checkpoint_is_missing(page):
     page.get_by_role("tab", name="Text to image").click()
     page.locator("#txt2img-model input").click()
-    page.get_by_role("option", name="sd-2.1", exact=True).click()
+    page.get_by_role("option", name="sd-2.1-768", exact=True).click()
     status = page.locator("#txt2img-status")
-    status.get_by_text("v2-1_512-ema-pruned.safetensors").wait_for(timeout=30_000)
+    status.get_by_text("v2-1_768-ema-pruned.safetensors").wait_for(timeout=30_000)
     assert page.locator("#txt2img-generate").is_disabled()

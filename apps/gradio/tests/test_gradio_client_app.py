@@ -13,6 +13,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 DIGITS_ARGS = {"digit": "7", "num_samples": 3, "sampler": "EulerEDMSampler", "steps": 4, "guidance": 3.0}
+ON_CPU = {"device": "cpu", "dtype": "fp32", "attention": "auto"}  # how the test app runs, recorded with each result
 TXT2IMG_ARGS = ("a cat", "", 512, 512, 1, "EulerEDMSampler", 4, 5.0, False, 0.15, 1)
 
 
@@ -41,7 +42,7 @@ def random_clip(path: Path, frames: int, side: int) -> Path:
 def test_digits_returns_images_files_and_parameters(client):
     gallery, files, params = digits(client, seed=11)
     assert [image.shape[:2] for image in pixels(gallery)] == [(16, 16)] * 3  # the digits model's size
-    assert params == {"model": "digits", **DIGITS_ARGS, "seed": 11}
+    assert params == {"model": "digits", **DIGITS_ARGS, "seed": 11, **ON_CPU}
     saved = [Path(f) for f in files]
     assert sorted(p.suffix for p in saved) == [".json", ".png", ".png", ".png"]
     assert json.loads(next(p for p in saved if p.suffix == ".json").read_text()) == params
@@ -59,8 +60,8 @@ def test_reuse_puts_a_results_parameters_back(client):
 
 
 def test_missing_checkpoint_names_the_file(client):
-    with pytest.raises(AppError, match="v2-1_512-ema-pruned.safetensors"):
-        client.predict("sd-2.1", *TXT2IMG_ARGS, api_name="/txt2img")
+    with pytest.raises(AppError, match="v2-1_768-ema-pruned.safetensors"):
+        client.predict("sd-2.1-768", *TXT2IMG_ARGS, api_name="/txt2img")
 
 
 def test_one_failure_does_not_break_the_app(client, tmp_path):

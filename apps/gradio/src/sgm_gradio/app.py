@@ -18,7 +18,8 @@ def build_app(
     concurrency: int = 1,
     max_queue: int | None = 64,
 ) -> gr.Blocks:
-    """The app; `runners` and `checkpoint_status` default to the packages' pipelines and the model catalog.
+    """The app; `runners` and `checkpoint_status` default to the packages' pipelines (`PipelineRunners`, on the
+    default device) and the model catalog.
 
     concurrency: how many GPU jobs run at once (all tabs share one queue); max_queue: waiting requests beyond this
     are turned away with a message.
@@ -28,7 +29,7 @@ def build_app(
     if runners is None or checkpoint_status is None:
         from sgm_gradio import runners as package_runners
 
-        runners = runners if runners is not None else package_runners.RUNNERS
+        runners = runners if runners is not None else package_runners.PipelineRunners().as_dict()
         checkpoint_status = checkpoint_status or package_runners.checkpoint_status
     context = AppContext(checkpoint_status, Path(output_dir).resolve(), concurrency)
     with gr.Blocks(title=TITLE) as app:

@@ -14,11 +14,13 @@ from PIL import Image
 
 @dataclass
 class RunOutput:
-    """images: still results; videos: frame sequences played at `fps`."""
+    """images: still results; videos: frame sequences played at `fps`; info: how the run was made (device, dtype,
+    ...), recorded with the result's parameters."""
 
     images: list[Image.Image] = field(default_factory=list)
     videos: list[list[Image.Image]] = field(default_factory=list)
     fps: int = 7
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

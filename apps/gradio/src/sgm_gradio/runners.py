@@ -1,10 +1,11 @@
-"""The app's calls into the packages' pipelines, one function per tab: `sgm.core.pipelines` (digits, text to image,
+"""The app's calls into the packages' pipelines, one method per tab: `sgm.core.pipelines` (digits, text to image,
 image to image, the SDXL refiner) and `sgm.video.pipelines` (image to video, orbit, video to 4D). Uploads are
 checked here before any model loads; every step of every stage reports to `hooks.step`, which also ends a stopped
 run. Loaded pipelines stay loaded while the next run needs the same models."""
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from sgm_gradio.jobs import RunHooks
 from sgm_gradio.outputs import RunOutput
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
 
-UPLOAD_LIMITS = UploadLimits()
+DTYPES = ("fp32", "fp16", "bf16")  # what both the image and the video pipelines take
 REFINER = "sdxl-refiner"
 ORBIT_FPS = 10  # the reference writes SV3D orbits and SV4D views at 10 frames per second
 
@@ -51,19 +52,131 @@ class LoadedPipelines:
             return [self._loaded[key] for key in keys]
 
 
-_LOADED = LoadedPipelines()
+@dataclass(frozen=True)
+class Runtime:
+    """Where every model of the app runs: `device` (None: cuda when available) and weights `dtype` (None: as the
+    checkpoint loads, fp32; fp16 / bf16 keep the autoencoder in fp32 as the pipelines do)."""
+
+    device: str | None = None
+    dtype: str | None = None
+
+    def __post_init__(self):
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
 
-def _load_image_model(model: str, checkpoint: Path):
-    from sgm.core.pipelines import load_pipeline
+class PipelineRunners:
+    """The tabs' pipeline calls (`as_dict()`: tab key -> `runner(model, settings, hooks) -> RunOutput`), all
+    loading their models with one `runtime` and checking uploads against `limits`."""
 
-    return load_pipeline(model, ckpt=checkpoint)
+    def __init__(self, runtime: Runtime = Runtime(), limits: UploadLimits = UploadLimits()):
+        self.runtime = runtime
+        self.limits = limits
+        self.loaded = LoadedPipelines()
 
+    def as_dict(self) -> dict[str, Callable[[str, dict[str, Any], RunHooks], RunOutput]]:
+        return {"digits": self.digits, "txt2img": self.txt2img, "img2img": self.img2img, "img2vid": self.img2vid,
+                "orbit": self.orbit, "vid2_4d": self.vid2_4d}  # fmt: skip
 
-def _load_video_model(model: str, checkpoint: Path):
-    from sgm.video.pipelines import load_pipeline
+    def _load_image_model(self, model: str, checkpoint: Path):
+        from sgm.core.pipelines import load_pipeline
 
-    return load_pipeline(model, checkpoint)
+        return load_pipeline(model, ckpt=checkpoint, device=self.runtime.device, dtype=self.runtime.dtype)
+
+    def _load_video_model(self, model: str, checkpoint: Path):
+        from sgm.video.pipelines import load_pipeline
+
+        return load_pipeline(model, checkpoint, device=self.runtime.device, dtype=self.runtime.dtype)
+
+    def _image_models(self, models: list[str], hooks: RunHooks) -> list:
+        return self.loaded.get(models, self._load_image_model, hooks)
+
+    def _with_refiner(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
+        return self._image_models([model, REFINER] if settings.get("refiner") else [model], hooks)
+
+    def digits(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        (pipeline,) = self._image_models([model], hooks)
+        labels = [int(settings["digit"])] * int(settings["num_samples"])
+        images = pipeline.sample_classes(labels, **_sampling(settings, hooks))
+        return RunOutput(images=list(images), info=_placement(pipeline))
+
+    def txt2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        from sgm.core.pipelines import txt2img_with_refiner
+
+        pipelines = self._with_refiner(model, settings, hooks)
+        request = {
+            "negative_prompt": settings["negative_prompt"],
+            "width": int(settings["width"]),
+            "height": int(settings["height"]),
+            "num_samples": int(settings["num_samples"]),
+            **_sampling(settings, hooks),
+        }
+        if len(pipelines) == 1:
+            images = pipelines[0].txt2img(settings["prompt"], **request)
+        else:
+            base, refiner = pipelines
+            strength = float(settings["refiner_strength"])
+            images = txt2img_with_refiner(base, refiner, settings["prompt"], refiner_strength=strength, **request)
+        return RunOutput(images=list(images), info=_placement(pipelines[0]))
+
+    def img2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        image = load_image(settings["image"], self.limits)
+        pipelines = self._with_refiner(model, settings, hooks)
+        images = pipelines[0].img2img(
+            image,
+            settings["prompt"],
+            negative_prompt=settings["negative_prompt"],
+            strength=float(settings["strength"]),
+            num_samples=int(settings["num_samples"]),
+            **_sampling(settings, hooks),
+        )
+        if len(pipelines) == 2:
+            images = pipelines[1].refine(
+                images,
+                settings["prompt"],
+                negative_prompt=settings["negative_prompt"],
+                strength=float(settings["refiner_strength"]),
+                seed=int(settings["seed"]),
+                progress=False,
+                callback=lambda _stage, i, total: hooks.step("refining", i, total),
+            )
+        return RunOutput(images=list(images), info=_placement(pipelines[0]))
+
+    def img2vid(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        image = load_image(settings["image"], self.limits)
+        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        frames = pipeline.image_to_video(
+            image,
+            fps_id=int(settings["fps_id"]),
+            motion_bucket_id=int(settings["motion_bucket_id"]),
+            **_video_options(settings, hooks),
+        )
+        return RunOutput(videos=[frames], fps=int(settings["fps_id"]) + 1, info=_placement(pipeline))
+
+    def orbit(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        image = load_image(settings["image"], self.limits)
+        orbit = [(float(row[0]), float(row[1])) for row in settings["orbit"]]
+        if len(orbit) != int(settings["num_frames"]):
+            raise ValueError(f"The orbit table has {len(orbit)} views but Frames is {int(settings['num_frames'])}.")
+        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        cameras = {}
+        if pipeline.sampling["pipeline"] == "orbit_posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
+            cameras = {"elevations_deg": [e for e, _ in orbit], "azimuths_deg": [a for _, a in orbit]}
+        frames = pipeline.image_to_orbit(image, **cameras, **_video_options(settings, hooks))
+        return RunOutput(videos=[frames], fps=ORBIT_FPS, info=_placement(pipeline))
+
+    def vid2_4d(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
+        frames = load_video_frames(settings["video"], self.limits)
+        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        views = pipeline.video_to_4d(
+            frames,
+            elevations_deg=float(settings["elevation"]),
+            steps=int(settings["steps"]),
+            decoding_t=int(settings["decoding_t"]),
+            seed=int(settings["seed"]),
+            callback=hooks.step,
+        )
+        return RunOutput(videos=list(views), fps=ORBIT_FPS, info=_placement(pipeline))
 
 
 def _sampling(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
@@ -78,59 +191,6 @@ def _sampling(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
     }
 
 
-def run_digits(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    (pipeline,) = _LOADED.get([model], _load_image_model, hooks)
-    labels = [int(settings["digit"])] * int(settings["num_samples"])
-    return RunOutput(images=list(pipeline.sample_classes(labels, **_sampling(settings, hooks))))
-
-
-def _with_refiner(model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
-    return _LOADED.get([model, REFINER] if settings.get("refiner") else [model], _load_image_model, hooks)
-
-
-def run_txt2img(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    from sgm.core.pipelines import txt2img_with_refiner
-
-    pipelines = _with_refiner(model, settings, hooks)
-    request = {
-        "negative_prompt": settings["negative_prompt"],
-        "width": int(settings["width"]),
-        "height": int(settings["height"]),
-        "num_samples": int(settings["num_samples"]),
-        **_sampling(settings, hooks),
-    }
-    if len(pipelines) == 1:
-        return RunOutput(images=list(pipelines[0].txt2img(settings["prompt"], **request)))
-    base, refiner = pipelines
-    strength = float(settings["refiner_strength"])
-    images = txt2img_with_refiner(base, refiner, settings["prompt"], refiner_strength=strength, **request)
-    return RunOutput(images=list(images))
-
-
-def run_img2img(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    image = load_image(settings["image"], UPLOAD_LIMITS)
-    pipelines = _with_refiner(model, settings, hooks)
-    images = pipelines[0].img2img(
-        image,
-        settings["prompt"],
-        negative_prompt=settings["negative_prompt"],
-        strength=float(settings["strength"]),
-        num_samples=int(settings["num_samples"]),
-        **_sampling(settings, hooks),
-    )
-    if len(pipelines) == 2:
-        images = pipelines[1].refine(
-            images,
-            settings["prompt"],
-            negative_prompt=settings["negative_prompt"],
-            strength=float(settings["refiner_strength"]),
-            seed=int(settings["seed"]),
-            progress=False,
-            callback=lambda _stage, i, total: hooks.step("refining", i, total),
-        )
-    return RunOutput(images=list(images))
-
-
 def _video_options(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
     return {
         "num_frames": int(settings["num_frames"]),
@@ -142,50 +202,14 @@ def _video_options(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
     }
 
 
-def run_img2vid(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    image = load_image(settings["image"], UPLOAD_LIMITS)
-    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
-    frames = pipeline.image_to_video(
-        image,
-        fps_id=int(settings["fps_id"]),
-        motion_bucket_id=int(settings["motion_bucket_id"]),
-        **_video_options(settings, hooks),
-    )
-    return RunOutput(videos=[frames], fps=int(settings["fps_id"]) + 1)
+def _placement(pipeline: Any) -> dict[str, str]:
+    """Where a result was made, recorded with its parameters: the network's device and dtype, the attention kernel."""
+    import torch
+    from sgm.kernels import default_backend
 
+    parameter = next(pipeline.engine.model.parameters())
+    names = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
+    device = getattr(pipeline, "device", parameter.device)
+    return {"device": str(device), "dtype": names.get(parameter.dtype, str(parameter.dtype)),
+            "attention": default_backend()}  # fmt: skip
 
-def run_orbit(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    image = load_image(settings["image"], UPLOAD_LIMITS)
-    orbit = [(float(row[0]), float(row[1])) for row in settings["orbit"]]
-    if len(orbit) != int(settings["num_frames"]):
-        raise ValueError(f"The orbit table has {len(orbit)} views but Frames is {int(settings['num_frames'])}.")
-    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
-    cameras = {}
-    if pipeline.sampling["pipeline"] == "orbit_posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
-        cameras = {"elevations_deg": [e for e, _ in orbit], "azimuths_deg": [a for _, a in orbit]}
-    frames = pipeline.image_to_orbit(image, **cameras, **_video_options(settings, hooks))
-    return RunOutput(videos=[frames], fps=ORBIT_FPS)
-
-
-def run_vid2_4d(model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-    frames = load_video_frames(settings["video"], UPLOAD_LIMITS)
-    (pipeline,) = _LOADED.get([model], _load_video_model, hooks)
-    views = pipeline.video_to_4d(
-        frames,
-        elevations_deg=float(settings["elevation"]),
-        steps=int(settings["steps"]),
-        decoding_t=int(settings["decoding_t"]),
-        seed=int(settings["seed"]),
-        callback=hooks.step,
-    )
-    return RunOutput(videos=list(views), fps=ORBIT_FPS)
-
-
-RUNNERS = {
-    "digits": run_digits,
-    "txt2img": run_txt2img,
-    "img2img": run_img2img,
-    "img2vid": run_img2vid,
-    "orbit": run_orbit,
-    "vid2_4d": run_vid2_4d,
-}

@@ -99,11 +99,12 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
             if problem is not None:
                 raise gr.Error(problem, title="Checkpoint missing", print_exception=False)
             output = spec.run(model_name, settings, hooks)
-            return save_run(output, _shown(settings, spec.uploads), context.output_dir / spec.key)
+            shown = {**_shown(settings, spec.uploads), **output.info}
+            return save_run(output, shown, context.output_dir / spec.key), shown
 
-        saved = run_isolated(job)
-        shown = [str(p) for p in (saved.videos[0:1] if spec.video else saved.images)]
-        return (shown[0] if spec.video else shown), [str(p) for p in saved.files], _shown(settings, spec.uploads)
+        saved, shown = run_isolated(job)
+        results = [str(p) for p in (saved.videos[0:1] if spec.video else saved.images)]
+        return (results[0] if spec.video else results), [str(p) for p in saved.files], shown
 
     def request_stop(request: gr.Request):
         if context.stop_flags.stop(_session(request)):

@@ -112,7 +112,8 @@ def test_svd_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy):
 def test_sv3d_p_takes_21_cameras_and_writes_a_gif(capsys, tiny_catalog, shared_input, spy):
     azimuths = [str(a) for a in range(17, 360, 17)]  # 21 values going round, the last the input view
     flags = ["--num-frames", "21", "--elevations-deg", *[str(e) for e in range(-10, 11)],
-             "--azimuths-deg", *azimuths, "--img-size", "16", "--image-frame-ratio", "0.8", "--format", "gif"]  # fmt: skip
+             "--azimuths-deg", *azimuths, "--img-size", "16", "--image-frame-ratio", "0.8",
+             "--format", "gif"]  # fmt: skip
     status, out, _ = sample(capsys, "--model", "sv3d-p", "--init-image", str(shared_input("test_image.png")),
                             "--device", "cpu", *flags)  # fmt: skip
     assert status == 0

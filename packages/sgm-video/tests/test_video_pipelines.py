@@ -1,6 +1,7 @@
 """Pipelines end to end on tiny versions of the shipped configs (real conditioners, VAE encoders, networks,
 samplers, guiders and decoders) on CPU, on the shared inputs."""
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -97,3 +98,40 @@ def test_sv4d2_input_errors(sv4d2, shared_input, tmp_path):
         sv4d2.video_to_4d(str(shared_input("gear.gif")), azimuths_deg=[0, 90])
     with pytest.raises(VideoInputError):
         sv4d2.video_to_4d(str(tmp_path / "missing.mp4"))
+
+
+def test_sv4d_samples_anchors_then_dense_windows_from_sv3d_views(tiny_pipeline, shared_input, monkeypatch):
+    """SV4D on 3 frames, 2 per pass: the anchor pass (frames 1, 2) is conditioned on frame 0's SV3D views, then
+    each window [t, t + 1] is sampled densely, backward from its later end and forward from its earlier one."""
+    from sgm.video.io import frame_objects_on_white, load_frames
+    from sgm.video.pipelines import loading
+
+    sv4d, sv3d = tiny_pipeline("sv4d"), tiny_pipeline("sv3d-u")
+    orbits, passes = [], []
+    image_to_orbit, conditioning = sv3d.image_to_orbit, sv4d._conditioning
+
+    def spy_orbit(frame, **kwargs):
+        orbits.append((frame, image_to_orbit(frame, **kwargs)))
+        return orbits[-1][1]
+
+    def spy_conditioning(grid, sampling_pass, generated_views):
+        reference_views = grid[sampling_pass.reference_frame, 1:].clone()
+        passes.append((sampling_pass.frames, sampling_pass.reference_frame, reference_views))
+        return conditioning(grid, sampling_pass, generated_views)
+
+    monkeypatch.setattr(sv3d, "image_to_orbit", spy_orbit)
+    monkeypatch.setattr(sv4d, "_conditioning", spy_conditioning)
+    monkeypatch.setattr(loading, "load_pipeline", lambda name, device=None: sv3d if name == "sv3d-u" else None)
+    video = str(shared_input("test_video1.mp4"))
+    views = sv4d.video_to_4d(video, seed=1)
+
+    assert len(views) == 8 and all(len(v) == 3 and v[0].size == (16, 16) for v in views)
+    framed = frame_objects_on_white(load_frames(video, 3), 16, sv4d.sampling["image_frame_ratio"])
+    (frame, orbit) = orbits[0]
+    assert len(orbits) == 1 and len(orbit) == 21 and frame.tobytes() == framed[0].tobytes()
+    assert [(frames, ref) for frames, ref, _ in passes] == [((1, 2), 0), ((0, 1), 0), ((1, 0), 1), ((1, 2), 1),
+                                                           ((2, 1), 2)]  # fmt: skip
+    # The anchors see the orbit's views 1, 4, 6, 8, 11, 13, 15, 18 (SV4D's picks after moving the input view first).
+    picked = torch.stack([torch.from_numpy(np.array(orbit[i].convert("RGB"))) for i in (1, 4, 6, 8, 11, 13, 15, 18)])
+    anchor_views = ((passes[0][2] + 1.0) * 127.5).round().permute(0, 2, 3, 1).to(torch.uint8)
+    assert torch.equal(anchor_views, picked)

@@ -28,7 +28,16 @@ TINY_SAMPLING = {
     "video_to_4d": {"n_frames": 3, "frames_per_pass": 2, "views": 2, "num_steps": 1, "img_size": 16,
                     "encoding_t": 2, "decoding_t": 4, "azimuths_deg": [0, 120, 240]},
 }  # fmt: skip
-TINY_SV4D_COND_FRAMES = {"cond_frames_without_noise": 2, "cond_frames": 4, "cond_view": 2, "cond_motion": 2}
+# SV4D's anchor-then-dense schedule keeps its 8 views (picked from SV3D's 21-view orbit): 3 frames, 2 per pass.
+TINY_ANCHOR_DENSE = {"n_frames": 3, "views": 8, "azimuths_deg": None}
+
+
+def _sv4d_cond_frames(frames: int, views: int) -> dict[str, int]:
+    """Each SV4D embedder's frames per pass: the input frames, each repeated per view, and one frame's views."""
+    return {"cond_frames_without_noise": frames, "cond_frames": frames * views, "cond_view": views,
+            "cond_motion": frames}  # fmt: skip
+
+
 # SV4D's camera embedding needs adm_in_channels = 4 * model_channels: the vector's parts (noise level, polar,
 # azimuth; 1:2:2 in the official config) made to add up to 128.
 TINY_SV4D_VECTOR = {"cond_frames": 32, "polar_rad": 48, "azimuth_rad": 48}
@@ -62,7 +71,12 @@ def make_tiny_config(name: str) -> DictConfig:
     """Catalog model `name`'s shipped config with tiny widths and sampling defaults (1 step, a few 16 px frames)."""
     config: Any = OmegaConf.to_container(model_config(name), resolve=True)
     kind = config["sampling"]["pipeline"]
-    _shrink(config["model"], TINY_SV4D_COND_FRAMES if kind == "video_to_4d" else {})
+    config["sampling"].update(TINY_SAMPLING[kind])
+    if config["sampling"].get("schedule") == "anchor_dense":
+        config["sampling"].update(TINY_ANCHOR_DENSE)
+    sampling = config["sampling"]
+    cond_frames = _sv4d_cond_frames(sampling["frames_per_pass"], sampling["views"]) if kind == "video_to_4d" else {}
+    _shrink(config["model"], cond_frames)
     if kind == "video_to_4d":
         params = config["model"]["params"]
         params["network_config"]["params"]["adm_in_channels"] = sum(TINY_SV4D_VECTOR.values())
@@ -70,7 +84,6 @@ def make_tiny_config(name: str) -> DictConfig:
             if embedder["input_key"] in TINY_SV4D_VECTOR:
                 vector_part = embedder["params"].get("sigma_cond_config", embedder)
                 vector_part["params"]["outdim"] = TINY_SV4D_VECTOR[embedder["input_key"]]
-    config["sampling"].update(TINY_SAMPLING[kind])
     guider = config["model"]["params"]["sampler_config"]["params"]["guider_config"]["params"]
-    guider["num_frames"] = 4 if kind == "video_to_4d" else 2
+    guider["num_frames"] = cond_frames.get("cond_frames", 2)  # frames x views per pass
     return OmegaConf.create(config)

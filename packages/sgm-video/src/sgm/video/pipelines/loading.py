@@ -121,7 +121,9 @@ def run(request: Any) -> list[Path]:
     stem = f"{name}-{seed}"
     if kind == "video_to_4d":
         videos = pipeline.video_to_4d(str(source), seed=seed, **kwargs)
-        return [write_frames(v, output, f"{stem}-view{i + 1:02d}", fmt=fmt, fps=ORBIT_FPS) for i, v in enumerate(videos)]
+        return [
+            write_frames(v, output, f"{stem}-view{i + 1:02d}", fmt=fmt, fps=ORBIT_FPS) for i, v in enumerate(videos)
+        ]
     image = load_frames(source, max_frames=1)[0]
     if kind == "image_to_video":
         frames = pipeline.image_to_video(image, seed=seed, **kwargs)

@@ -90,6 +90,8 @@ class VideoTo4DPipeline(VideoPipeline):
         sv3d = load_pipeline(self.sampling["reference_views_model"], device=self.device)
         orbit = sv3d.image_to_orbit(
             frame,
+            num_frames=camera.SV3D_ORBIT_VIEWS,  # SV4D_SUBSAMPLED_VIEWS index the full orbit
+            size=frame.width,  # the frame is already framed at img_size
             steps=self.steps,
             cond_aug=self.sampling["reference_views_cond_aug"],
             decoding_t=self.decoding_t,

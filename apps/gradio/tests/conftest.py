@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from sgm.core import catalog
 from sgm.core.config import instantiate
 from sgm.core.testing import FileResource, install_tiny_model
+from sgm.kernels.backend import ENV_VAR as ATTENTION_ENV
 from sgm.video.testing import make_tiny_config
 from sgm_gradio.app import build_app
 from sgm_gradio.jobs import RunHooks
@@ -67,6 +68,7 @@ class Recorder:
     running: int = 0
     most_running: int = 0
     steps_done: list[int] = field(default_factory=list)
+    stages: set[str] = field(default_factory=set)
     started: threading.Event = field(default_factory=threading.Event)
     step_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,6 +97,7 @@ class RecordingHooks(RunHooks):
     def step(self, stage: str, i: int, total: int) -> None:
         super().step(stage, i, total)
         self.last_step = i
+        self.recorder.stages.add(stage)
         self.recorder.started.set()
         time.sleep(self.recorder.step_seconds)
 
@@ -118,6 +121,7 @@ def tiny_models(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         torch.set_num_threads(1)
         patch.setenv(catalog.CHECKPOINT_DIR_ENV, str(checkpoints))
+        patch.delenv(ATTENTION_ENV, raising=False)  # results record the kernels: "auto" unless a test sets them
         patch.setattr(catalog, "CATALOG", tiny_catalog(checkpoints))
         yield checkpoints
     torch.set_num_threads(threads)

@@ -33,7 +33,7 @@ def _checked_path(path: str | Path | None, what: str, suffixes: tuple[str, ...],
         raise UploadError(f"{path.name}: {what} must be one of {', '.join(suffixes)}, got '{path.suffix or 'none'}'.")
     megabytes = path.stat().st_size / 2**20
     if megabytes > limits.max_megabytes:
-        raise UploadError(f"{path.name} is {megabytes:.1f} MB; the limit is {limits.max_megabytes:g} MB.")
+        raise UploadError(f"{path.name} is {megabytes:.3g} MB; the limit is {limits.max_megabytes:g} MB.")
     return path
 
 

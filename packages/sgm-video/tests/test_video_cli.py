@@ -150,6 +150,7 @@ def test_sv4d2_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy)
         (["--model", "svd", "--steps", "0"], "--steps must be more than 0"),
         (["--model", "svd", "--motion-bucket-id", "2000"], "motion_bucket_id must be in [0, 1023]"),
         (["--model", "svd", "--num-frames", "0"], "num_frames must be a positive whole number"),
+        (["--model", "sv4d2", "--num-frames", "1"], "give at least that many"),
     ],
 )
 def test_bad_flags_are_one_line_before_loading(capsys, tiny_catalog, shared_input, monkeypatch, argv, message):

@@ -9,6 +9,7 @@ from sgm.video import camera
 from sgm.video.errors import VideoInputError
 from sgm.video.io import FORMATS, load_frames, rembg_available, rembg_model_path, take_frames
 from sgm.video.io.background import MODEL_NAME
+from sgm.video.schedules import autoregressive_plan, sv4d_plan
 
 _SAMPLING = {"steps", "cfg", "min_cfg", "seed", "format", "device", "dtype"}
 _FRAMING = {"image_frame_ratio", "remove_bg", "img_size"}
@@ -90,6 +91,8 @@ def check_request(
         raise VideoInputError(f"{name} needs an input: an image (svd, sv3d) or a video (sv4d) path")
     if kind == "video_to_4d":
         needed = options.get("num_frames") or int(sampling["n_frames"])
+        plan = sv4d_plan if sampling.get("schedule") == "anchor_dense" else autoregressive_plan
+        plan(needed, int(sampling["frames_per_pass"]))  # a frame count the schedule cannot cover is an error
         take_frames(load_frames(source, max_frames=needed), needed, f"the input {source}")
     else:
         load_frames(source, max_frames=1)

@@ -127,10 +127,15 @@ def tiny_models(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-def launched(app):
+def launched(app) -> str:
     """Launches `app` on a free port; returns its URL."""
     _, url, _ = app.launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     return url
+
+
+@pytest.fixture(scope="session")
+def launch():
+    return launched
 
 
 @pytest.fixture(scope="session")

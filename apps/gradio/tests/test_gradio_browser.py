@@ -51,3 +51,14 @@ def test_browser_shows_which_checkpoint_is_missing(page):
     status = page.locator("#txt2img-status")
     status.get_by_text("v2-1_768-ema-pruned.safetensors").wait_for(timeout=30_000)
     assert page.locator("#txt2img-generate").is_disabled()
+
+
+def test_picking_a_model_shows_its_own_settings(page):
+    page.get_by_role("tab", name="Text to image").click()
+    page.locator("#txt2img-model input").click()
+    page.get_by_role("option", name="sdxl-turbo", exact=True).click()
+    tab = page.locator("#txt2img-tab")
+    sync_api.expect(tab.get_by_label("number input for Width")).to_have_value("512", timeout=30_000)
+    tab.get_by_text("Sampler", exact=True).first.click()  # open the accordion
+    assert tab.get_by_label("number input for Steps").input_value() == "1"  # Turbo: one step, no guidance
+    assert tab.get_by_label("number input for Guidance scale (1 = no guidance)").input_value() == "1"

@@ -30,6 +30,21 @@ def checkpoint_status(model: str) -> str | None:
     return None
 
 
+# The catalog's sampling defaults that tab controls show, by the controls' names.
+DEFAULT_CONTROLS = {"sampler": "sampler", "steps": "steps", "cfg": "guidance", "width": "width", "height": "height",
+                    "strength": "strength", "refiner_strength": "refiner_strength", "num_frames": "num_frames",
+                    "fps_id": "fps_id", "motion_bucket_id": "motion_bucket_id", "cond_aug": "cond_aug",
+                    "decoding_t": "decoding_t", "elevation_deg": "elevation"}  # fmt: skip
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """The model's catalog sampling defaults (e.g. Turbo: 1 Euler ancestral step, guidance 1) by control name."""
+    from sgm.core.catalog import get_entry
+
+    defaults = get_entry(model).defaults
+    return {control: defaults[key] for key, control in DEFAULT_CONTROLS.items() if key in defaults}
+
+
 class LoadedPipelines:
     """The pipelines of the latest run, kept for the next one; models the next run does not use are dropped first
     (a GPU rarely fits two of these models besides the ones a run needs). A pipeline is known by its model name and

@@ -16,6 +16,8 @@ from sgm_gradio.outputs import RunOutput, save_run
 MAX_SEED = 2**32 - 1
 # A model's checkpoint status: None when the model can run, else the sentence saying which file to put where.
 CheckpointStatus = Callable[[str], str | None]
+# A model's own settings by control name, shown when the user picks that model.
+ModelDefaults = Callable[[str], dict[str, Any]]
 Runner = Callable[[str, dict[str, Any], RunHooks], RunOutput]
 
 
@@ -44,6 +46,7 @@ class AppContext:
     checkpoint_status: CheckpointStatus
     output_dir: Path
     concurrency: int = 1
+    model_defaults: ModelDefaults = lambda _model: {}  # noqa: E731 -- no model settings: controls keep their values
     stop_flags: StopFlags = field(default_factory=StopFlags)
 
 
@@ -57,7 +60,7 @@ class TabStatus:
 
 
 def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
-    with gr.Tab(spec.title, id=spec.key):
+    with gr.Tab(spec.title, id=spec.key, elem_id=f"{spec.key}-tab"):
         gr.Markdown(spec.blurb)
         with gr.Row():
             with gr.Column(scale=1):
@@ -117,7 +120,13 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
         restored += [gr.skip() if n in spec.uploads else saved.get(n, gr.skip()) for n in names]
         return [*restored, saved.get("seed", gr.skip())]
 
+    def show_model_defaults(name: str):
+        values = context.model_defaults(name)
+        return [gr.update(value=values[n]) if n in values else gr.skip() for n in names]
+
     model.change(show_status, model, [status, generate], api_name=False, queue=False)
+    # on the user's pick only: Reuse also sets the model, and must keep the restored settings
+    model.input(show_model_defaults, model, list(controls.values()), api_name=False, queue=False)
     dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False, queue=False)
     run_event = generate.click(
         run,

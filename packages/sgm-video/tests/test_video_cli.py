@@ -147,6 +147,7 @@ def test_sv4d2_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy)
         (["--model", "sv3d-p", "--elevations-deg", "1", "2", "3"], "give 1 elevation or a list of 2"),
         (["--model", "sv3d-p", "--num-frames", "3", "--azimuths-deg", "200", "100", "0"], "increasing order"),
         (["--model", "sv3d-p", "--remove-bg"], "U2NET_HOME"),
+        (["--model", "sv3d-p", "--width", "64"], "does not take width; set the square size with img_size"),
         (["--model", "svd", "--steps", "0"], "--steps must be more than 0"),
         (["--model", "svd", "--motion-bucket-id", "2000"], "motion_bucket_id must be in [0, 1023]"),
         (["--model", "svd", "--num-frames", "0"], "num_frames must be a positive whole number"),

@@ -121,9 +121,17 @@ def test_sv4d_samples_anchors_then_dense_windows_from_sv3d_views(tiny_pipeline, 
 
     monkeypatch.setattr(sv3d, "image_to_orbit", spy_orbit)
     monkeypatch.setattr(sv4d, "_conditioning", spy_conditioning)
-    monkeypatch.setattr(loading, "load_pipeline", lambda name, device=None: sv3d if name == "sv3d-u" else None)
+    loads = []
+
+    def load_sv3d(name, device=None, dtype=None):
+        loads.append((name, dtype))
+        return sv3d
+
+    monkeypatch.setattr(loading, "load_pipeline", load_sv3d)
     video = str(shared_input("test_video1.mp4"))
     views = sv4d.video_to_4d(video, seed=1)
+
+    assert loads == [("sv3d-u", torch.float32)]  # the reference-views model runs in SV4D's own dtype
 
     assert len(views) == 8 and all(len(v) == 3 and v[0].size == (16, 16) for v in views)
     framed = frame_objects_on_white(load_frames(video, 3), 16, sv4d.sampling["image_frame_ratio"])

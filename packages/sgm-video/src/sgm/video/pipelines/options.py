@@ -69,7 +69,9 @@ def check_request(
     kind = sampling["pipeline"]
     unsupported = unsupported_options(kind, options)
     if unsupported:
-        raise VideoInputError(f"{name} ({kind}) does not take {', '.join(unsupported)}")
+        size_hint = "; set the square size with img_size" if {"width", "height"} & set(unsupported) and (
+            "img_size" in OPTIONS_BY_KIND[kind]) else ""
+        raise VideoInputError(f"{name} ({kind}) does not take {', '.join(unsupported)}{size_hint}")
     _check_numbers(options)
     if kind in ("orbit_posed", "video_to_4d"):
         count = camera_count(sampling, options)

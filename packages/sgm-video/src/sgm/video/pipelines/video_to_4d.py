@@ -87,7 +87,8 @@ class VideoTo4DPipeline(VideoPipeline):
     def _sv3d_reference_views(self, frame: Image.Image, callback: StepCallback | None) -> torch.Tensor:
         from sgm.video.pipelines.loading import load_pipeline
 
-        sv3d = load_pipeline(self.sampling["reference_views_model"], device=self.device)
+        dtype = next(self.engine.model.parameters()).dtype  # the SV3D network runs in this model's dtype
+        sv3d = load_pipeline(self.sampling["reference_views_model"], device=self.device, dtype=dtype)
         orbit = sv3d.image_to_orbit(
             frame,
             num_frames=camera.SV3D_ORBIT_VIEWS,  # SV4D_SUBSAMPLED_VIEWS index the full orbit

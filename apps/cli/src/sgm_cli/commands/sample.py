@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
     add("--cfg", type=float, help="classifier-free guidance scale; 1 or less means no guidance (video: the "
         "per-frame ramp's highest scale)")
     add("--sampler", help="sampler name, e.g. EulerEDMSampler, DPMPP2MSampler, EulerAncestralSampler")
-    add("--discretization", help="noise schedule: LegacyDDPMDiscretization or EDMDiscretization")
+    add("--discretization", help="noise schedule: LegacyDDPMDiscretization, EDMDiscretization or "
+        "TurboSubstepDiscretization (default: the model's)")
     add("--seed", type=int, help="random seed (default: the model's)")
     add("--width", type=int, help="image width in pixels, a multiple of the model's size step")
     add("--height", type=int, help="image height in pixels, a multiple of the model's size step")

@@ -148,3 +148,16 @@ def test_trained_digits_weights_draw_digits(client, real_digits):
     images = np.stack(pixels(gallery)).astype(float)
     assert images.shape[:3] == (4, 16, 16) and params["steps"] == 20
     assert images.std() > 20  # strokes on a background, not one flat shade
+
+
+def test_progress_reports_the_stage_and_step(client, recorder):
+    recorder.step_seconds = 0.1
+    job = client.submit("digits", *{**DIGITS_ARGS, "steps": 6}.values(), 4, api_name="/digits")
+    seen = set()
+    while not job.done():
+        for unit in job.status().progress_data or []:
+            seen.add((unit.desc, unit.index, unit.length))
+        time.sleep(0.02)
+    job.result(timeout=30)
+    sampling = {(index, length) for desc, index, length in seen if desc == "sampling"}
+    assert {length for _, length in sampling} == {6} and len(sampling) > 1  # the bar moves from step to step

@@ -5,6 +5,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 SIDE = 256  # the size sliders' smallest value: 32x32 latents in the tiny models
@@ -44,6 +45,11 @@ def test_sdxl_base_hands_over_to_the_refiner(client, recorder):
     assert [image.shape for image in pixels(gallery)] == [(SIDE, SIDE, 3)]
     assert params["refiner"] is True and params["refiner_strength"] == 0.5
     assert {"sampling", "refining"} <= recorder.stages
+
+
+def test_the_refiner_is_refused_for_a_model_it_cannot_finish(client):
+    with pytest.raises(AppError, match="The SDXL refiner finishes SDXL images only: untick it for sd-2.1"):
+        client.predict(*txt2img_args("sd-2.1", refiner=True).values(), api_name="/txt2img")
 
 
 def test_turbo_samples_in_one_step_without_guidance(client):

@@ -15,6 +15,7 @@ from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
 
 DTYPES = ("fp32", "fp16", "bf16")  # what both the image and the video pipelines take
 REFINER = "sdxl-refiner"
+REFINABLE_LAYOUTS = ("sd_xl_base",)  # models whose latents the SDXL refiner reads: SDXL's autoencoder and scale
 ORBIT_FPS = 10  # the reference writes SV3D orbits and SV4D views at 10 frames per second
 
 
@@ -107,7 +108,13 @@ class PipelineRunners:
         return self.loaded.get(models, self._load_image_model, hooks)
 
     def _with_refiner(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
-        return self._image_models([model, REFINER] if settings.get("refiner") else [model], hooks)
+        from sgm.core.catalog import get_entry
+
+        if not settings.get("refiner"):
+            return self._image_models([model], hooks)
+        if get_entry(model).layout not in REFINABLE_LAYOUTS:
+            raise ValueError(f"The SDXL refiner finishes SDXL images only: untick it for {model}, or pick sdxl-base.")
+        return self._image_models([model, REFINER], hooks)
 
     def digits(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
         (pipeline,) = self._image_models([model], hooks)

@@ -181,4 +181,4 @@ class SpatialTransformer(nn.Module):
         h = self.project_in(x)
         for i, block in enumerate(self.transformer_blocks):
             h = block(h, context=contexts[i if len(contexts) > 1 else 0])
-        return self.project_out(h, height, width) + x
+        return x + self.project_out(h, height, width)  # x first: the sum keeps x's memory layout

@@ -82,6 +82,7 @@ class UNetModel(nn.Module):
         legacy: bool = True,
     ):
         super().__init__()
+        self.register_state_dict_post_hook(_contiguous_state)
         if num_heads == -1 and num_head_channels == -1:
             raise ValueError(f"{type(self).__name__}: set num_heads or num_head_channels")
         levels = len(channel_mult)
@@ -269,6 +270,8 @@ class UNetModel(nn.Module):
         """Input, middle and output blocks with skips, then the head; each of `inputs` (context,
         num_video_frames, ...) reaches the blocks whose `sequential_inputs` name it."""
         h = x.to(emb.dtype)
+        if self._runs_channels_last(h):
+            h = h.contiguous(memory_format=torch.channels_last)
         skips = []
         for module in self.input_blocks:
             h = module(h, emb, **inputs)
@@ -276,7 +279,31 @@ class UNetModel(nn.Module):
         h = self.middle_block(h, emb, **inputs)
         for module in self.output_blocks:
             h = module(torch.cat([h, skips.pop()], dim=1), emb, **inputs)
-        return self.out(h).to(x.dtype)
+        return self.out(h).to(x.dtype).contiguous()
+
+    def _runs_channels_last(self, h: torch.Tensor) -> bool:
+        """Whether this pass runs in channels-last layout, after moving the conv weights there once.
+
+        oneDNN's CPU convolutions are native to channels-last: with input and weights in it no layout conversion
+        runs per call. Only for CPU inference of networks whose convolutions are all 2-D; the numbers are the same
+        up to float rounding, and `state_dict()` still returns contiguous tensors.
+        """
+        if h.device.type != "cpu" or h.ndim != 4 or torch.is_grad_enabled():
+            return False
+        convs = [m for m in self.modules() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+        if not all(type(m) is nn.Conv2d for m in convs):
+            return False
+        for conv in convs:
+            if not conv.weight.is_contiguous(memory_format=torch.channels_last):
+                conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
+        return True
+
+
+def _contiguous_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    """State-dict hook: channels-last conv weights are saved contiguous (safetensors accepts nothing else)."""
+    for key, value in state_dict.items():
+        if key.startswith(prefix) and isinstance(value, torch.Tensor) and not value.is_contiguous():
+            state_dict[key] = value.contiguous()
 
 
 def to_dtype(value: torch.Tensor | list | None, dtype: torch.dtype):

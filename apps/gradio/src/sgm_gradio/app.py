@@ -33,7 +33,7 @@ def build_app(
         runners = runners if runners is not None else package_runners.PipelineRunners().as_dict()
         checkpoint_status = checkpoint_status or package_runners.checkpoint_status
         model_defaults = model_defaults or package_runners.model_defaults
-    context = AppContext(checkpoint_status, Path(output_dir).resolve(), concurrency, model_defaults)
+    context = AppContext(checkpoint_status, model_defaults, Path(output_dir).resolve(), concurrency)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(
             f"# {TITLE}\nPick a task, set the controls, press **Generate**. Results and their settings are "

@@ -41,12 +41,13 @@ class TabSpec:
 
 @dataclass
 class AppContext:
-    """What every tab shares: checkpoint lookup, stop flags, where results go, and the GPU queue's size."""
+    """What every tab shares: checkpoint lookup, models' own settings, stop flags, where results go, and the GPU
+    queue's size."""
 
     checkpoint_status: CheckpointStatus
+    model_defaults: ModelDefaults
     output_dir: Path
     concurrency: int = 1
-    model_defaults: ModelDefaults = lambda _model: {}  # noqa: E731 -- no model settings: controls keep their values
     stop_flags: StopFlags = field(default_factory=StopFlags)
 
 

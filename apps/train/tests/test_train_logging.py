@@ -56,7 +56,7 @@ def test_progress_bar_shows_loss_and_speed(tmp_path, capsys):
     ]
     fit(TrainOptions(base=[TINY], overrides=progress, logdir=tmp_path, max_steps=3))
     bar = capsys.readouterr().out.splitlines()[-1]
-    assert re.search(r"3/\d+ .*[0-9.]+(it/s|s/it), .*loss=[0-9.]+", bar), bar
+    assert re.search(r"3/\d+ .*[0-9.]+ ?(\w+/s|s/\w+), .*loss=[0-9.]+", bar), bar  # gradio, run earlier in-process, renames "it"
 
 
 def test_wandb_logger_from_the_config_runs_offline(tmp_path, monkeypatch):

@@ -27,24 +27,30 @@ class FileResource(catalog.Resource):
         return Path(self.path).read_text()
 
 
-@pytest.fixture
-def tiny_catalog(tmp_path, monkeypatch, tiny_config):
-    """The catalog with tiny configs for svd, sv3d-p and sv4d2, their checkpoints in ./checkpoints; cwd tmp_path."""
-    monkeypatch.chdir(tmp_path)
+def install_tiny_models(folder: Path, monkeypatch, tiny_config, names: tuple[str, ...]) -> dict:
+    """Catalog entries `names` pointed at tiny configs with checkpoints in `folder`/checkpoints; cwd `folder`."""
+    monkeypatch.chdir(folder)
     monkeypatch.delenv(catalog.CHECKPOINT_DIR_ENV, raising=False)
-    (tmp_path / "checkpoints").mkdir()
+    (folder / "checkpoints").mkdir()
     entries = dict(catalog.CATALOG)
-    for name in ("svd", "sv3d-p", "sv4d2"):
+    for name in names:
         config = tiny_config(name)
-        path = tmp_path / f"{name}.yaml"
+        path = folder / f"{name}.yaml"
         OmegaConf.save(config, path)
         entries[name] = dataclasses.replace(entries[name], config=FileResource("tests", str(path)))
         torch.manual_seed(0)
         engine = build_pipeline(config, device="cpu", progress=False).engine
         state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
-        save_file(state, tmp_path / "checkpoints" / entries[name].file)
-    (tmp_path / "checkpoints" / entries["sv3d-u"].file).write_bytes(b"never loaded: its options fail first")
+        save_file(state, folder / "checkpoints" / entries[name].file)
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(entries))
+    return entries
+
+
+@pytest.fixture
+def tiny_catalog(tmp_path, monkeypatch, tiny_config):
+    """The catalog with tiny configs for svd, sv3d-p and sv4d2, their checkpoints in ./checkpoints; cwd tmp_path."""
+    entries = install_tiny_models(tmp_path, monkeypatch, tiny_config, ("svd", "sv3d-p", "sv4d2"))
+    (tmp_path / "checkpoints" / entries["sv3d-u"].file).write_bytes(b"never loaded: its options fail first")
     return tmp_path
 
 
@@ -135,6 +141,20 @@ def test_sv4d2_flags_reach_the_pipeline(capsys, tiny_catalog, shared_input, spy)
     assert [p.name for p in paths] == ["sv4d2-23-view01.mp4", "sv4d2-23-view02.mp4"]
     assert spy["steps"] == [2, 2] and set(spy["decoding_t"]) == {2}  # two windows of 2 frames cover 3 frames
     assert all(g["max_scale"] == 2.5 for g in spy["guiders"])
+
+
+def test_sample_sv4d_uses_sv3d_reference_views_and_writes_every_view(capsys, tmp_path, monkeypatch, tiny_config,
+                                                                      shared_input):  # fmt: skip
+    """SV4D from the CLI: its SV3D_u reference-views model is found through the catalog like SV4D itself."""
+    install_tiny_models(tmp_path, monkeypatch, tiny_config, ("sv3d-u", "sv4d"))
+    video = str(shared_input("test_video1.mp4"))
+    status, out, _ = sample(capsys, "--model", "sv4d", "--init-image", video, "--device", "cpu", "--format", "frames")
+    assert status == 0
+    folders = [Path(line) for line in out.split()]
+    assert [f.name for f in folders] == [f"sv4d-23-view{v:02d}" for v in range(1, 9)]  # 8 novel views
+    for folder in folders:
+        frames = sorted(folder.glob("*.png"))
+        assert len(frames) == 3 and all(Image.open(f).size == (16, 16) for f in frames)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from sgm.core import catalog
@@ -23,12 +22,7 @@ RECORDED = ("model", "prompt", "seed", "sampler", "steps", "guidance")
 def tiny_models(tmp_path_factory) -> tuple[Path, dict]:
     """The tiny models' checkpoint folder and catalog entries, made once for the module."""
     folder = tmp_path_factory.mktemp("tiny-image-models")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        entries = {name: install_tiny_model(name, folder / "checkpoints", folder / "configs") for name in MODELS}
-    finally:
-        torch.set_num_threads(threads)
+    entries = {name: install_tiny_model(name, folder / "checkpoints", folder / "configs") for name in MODELS}
     return folder / "checkpoints", entries
 
 
@@ -40,10 +34,7 @@ def workdir(tmp_path, monkeypatch, tiny_models):
     monkeypatch.delenv(catalog.CHECKPOINT_DIR_ENV, raising=False)
     (tmp_path / "checkpoints").symlink_to(checkpoints, target_is_directory=True)
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | entries))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models; the CPU is shared
-    yield tmp_path
-    torch.set_num_threads(threads)
+    return tmp_path
 
 
 def sgm(capsys, *argv) -> tuple[int, str, str]:

@@ -25,14 +25,3 @@ def _tiny_ddconfig(**overrides) -> dict:
 def make_ddconfig():
     """`make_ddconfig(**overrides)`: a 2-level `ddconfig` (downsampling factor 2) for 16x16 images."""
     return _tiny_ddconfig
-
-
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """Tiny convolutions run far faster on one thread than on several competing for a shared CPU."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -1,7 +1,6 @@
 """Tiny configs that run the same code paths as the full-size encoders."""
 
 import pytest
-import torch
 
 # An open_clip CLIP config small enough to build and run in well under a second (the 49,408-token vocabulary stays).
 TINY_OPEN_CLIP = {
@@ -22,12 +21,3 @@ def tiny_open_clip():
 @pytest.fixture
 def tiny_clip_text():
     return dict(TINY_CLIP_TEXT)
-
-
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """Tiny models run faster on one thread than on several competing for a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

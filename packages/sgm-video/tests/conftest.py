@@ -4,7 +4,6 @@ versions of the shipped model configs (sgm.video.testing)."""
 from pathlib import Path
 
 import pytest
-import torch
 
 from sgm.video.testing import make_tiny_config
 
@@ -28,11 +27,3 @@ def shared_input():
         return path
 
     return get
-
-
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

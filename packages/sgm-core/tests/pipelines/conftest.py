@@ -173,14 +173,6 @@ def digits_engine(n_classes=10, legacy_ucg_val=None):
 SIZE = 16  # image side of the text models' samples (latents 8 x 8)
 
 
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def text_pipeline() -> ImagePipeline:
     """SDXL-base-shaped, unwatermarked, 4 DPM++ 2M steps with CFG 5 at 16 x 16."""

@@ -1,3 +1,4 @@
+import os
 import threading
 import numpy as np
 import pytest
@@ -5,6 +6,7 @@ import torch
 from PIL import Image
 
 from sgm.core.errors import SgmError
+from sgm.core.files import current_umask
 from sgm.core.watermark import (
     WATERMARK_BITS,
     detect_watermark,
@@ -87,3 +89,11 @@ def test_unique_output_path_never_reuses_a_name(tmp_path):
     for thread in threads:
         thread.join()
     assert len(set(paths)) == 8
+
+
+def test_saved_png_has_the_mode_open_would_give(tmp_path):
+    path = save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "image.png")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not the temporary file's private 0600
+    real = os.umask(0o022)  # os.umask reads only by setting; put it back at once
+    os.umask(real)
+    assert current_umask() == real

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sgm.core.files import current_umask
 from sgm.video.errors import VideoInputError
 from sgm.video.io import (
     composite_on_white,
@@ -123,6 +124,11 @@ def test_writing_never_overwrites(tmp_path, fmt):
         assert len(list(first.iterdir())) == 4
     else:
         assert len(load_frames(first)) == 4
+    umask = current_umask()  # the temporary name's private mode is not kept: modes are as open()/mkdir() give
+    expected = 0o777 & ~umask if fmt == "frames" else 0o666 & ~umask
+    assert first.stat().st_mode & 0o777 == expected
+    if fmt == "frames":
+        assert all(frame.stat().st_mode & 0o777 == 0o666 & ~umask for frame in first.iterdir())
 
 
 def test_written_mp4_round_trips_approximately(tmp_path):

@@ -15,6 +15,7 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from sgm.core.errors import SgmError
+from sgm.core.files import make_public
 
 # The reference's fixed message, chosen at random; its bits in order, most significant first.
 WATERMARK_MESSAGE = 0b101100111110110010010000011110111011000110011110
@@ -138,6 +139,7 @@ def save_png(image, path: str | Path, metadata: Mapping[str, object] | None = No
     try:
         with os.fdopen(handle, "wb") as file:
             image.save(file, format="PNG", pnginfo=info)
+        make_public(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sgm.core.files import make_public
+
 FORMATS = ("mp4", "gif", "frames")
 
 
@@ -42,6 +44,7 @@ def _candidates(folder: Path, stem: str, suffix: str):
 
 def _publish_file(temp: Path, folder: Path, stem: str, suffix: str) -> Path:
     """Hard-link `temp` to the first free name (atomic, fails instead of overwriting), then drop `temp`."""
+    make_public(temp)
     try:
         for target in _candidates(folder, stem, suffix):
             try:
@@ -55,6 +58,7 @@ def _publish_file(temp: Path, folder: Path, stem: str, suffix: str) -> Path:
 
 
 def _publish_folder(temp: Path, folder: Path, stem: str) -> Path:
+    make_public(temp)
     for target in _candidates(folder, stem, ""):
         if target.exists():
             continue

@@ -41,7 +41,7 @@ def _write_shard(path: Path) -> None:
 
 def _trained_run(logdir: Path) -> Path:
     (run,) = logdir.iterdir()
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 2
     samples = list((run / "images" / "train").glob("samples_gs-000002_*.png"))
     assert len(samples) == 1 and Image.open(samples[0]).size == (2 * 32 + 3 * 2, 32 + 2 * 2)  # 2 images, 4 per row

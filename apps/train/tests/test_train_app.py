@@ -25,7 +25,7 @@ def test_few_steps_then_resume_restores_step_optimizer_schedule_and_ema(tmp_path
     )
     run = _only_run(tmp_path)
     assert run.name.endswith("-tiny")
-    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 4
     assert any(k.startswith("model.diffusion_model.") for k in last["state_dict"])
     assert "conditioner.embedders.0.embedding.weight" in last["state_dict"]  # the class embedder trains too
@@ -53,7 +53,7 @@ def test_few_steps_then_resume_restores_step_optimizer_schedule_and_ema(tmp_path
     # Resuming further continues the step count, the schedule and the EMA.
     more = fit(TrainOptions(resume=run / "checkpoints" / "last.ckpt", max_steps=6))
     assert more.run_dir.root == run
-    after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert after["global_step"] == 6
     assert after["lr_schedulers"][0]["last_epoch"] == 6
     assert int(after["state_dict"]["model_ema.num_updates"]) == 6
@@ -88,4 +88,4 @@ def test_top_k_checkpoints_keep_the_lowest_losses(tmp_path):
         p.name for p in run.run_dir.checkpoints.glob("*.ckpt") if p.name != "last.ckpt"
     )
     torch.testing.assert_close(sorted(float(score) for score in kept.values()), losses[:2])
-    assert torch.load(run.run_dir.last_checkpoint, weights_only=False)["global_step"] == 5
+    assert torch.load(run.run_dir.last_checkpoint, weights_only=True)["global_step"] == 5

@@ -12,7 +12,7 @@ TINY_AUTOENCODER = Path(__file__).parent / "configs" / "tiny_autoencoder.yaml"
 
 def test_autoencoder_trains_checkpoints_by_its_monitor_and_resumes(tmp_path):
     run = fit(TrainOptions(base=[TINY_AUTOENCODER], logdir=tmp_path, max_steps=4)).run_dir
-    last = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)
+    last = torch.load(run.last_checkpoint, map_location="cpu", weights_only=True)
     assert last["global_step"] == 4
     autoencoder_state, discriminator_state = (state["state"] for state in last["optimizer_states"])
     assert autoencoder_state and discriminator_state  # the discriminator stepped once disc_start_iter was reached
@@ -30,5 +30,5 @@ def test_autoencoder_trains_checkpoints_by_its_monitor_and_resumes(tmp_path):
             torch.testing.assert_close(restored[index]["exp_avg"], state["exp_avg"])
 
     fit(TrainOptions(resume=run.last_checkpoint, max_steps=6))
-    after = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)
+    after = torch.load(run.last_checkpoint, map_location="cpu", weights_only=True)
     assert after["global_step"] == 6 and int(after["state_dict"]["model_ema.num_updates"]) == 6

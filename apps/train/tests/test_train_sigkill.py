@@ -42,9 +42,9 @@ def test_sigkill_then_resume_continues_the_step_count(tmp_path):
         process.wait()
     assert process.returncode == -signal.SIGKILL
     (run,) = tmp_path.iterdir()
-    killed_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    killed_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert killed_at >= 2
 
     resumed = fit(TrainOptions(resume=run, max_steps=killed_at + 2))
     assert resumed.trainer.global_step == killed_at + 2
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == killed_at + 2
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == killed_at + 2

@@ -78,7 +78,7 @@ def test_toy_configs_train_unchanged_on_stand_in_data(config, tmp_path, monkeypa
     _write_cifar10(tmp_path / ".data" / "cifar-10-batches-py", rng)
     run = fit(TrainOptions(base=[config], overrides=CHEAP_IMAGES, logdir=tmp_path / "logs", max_steps=2))
     assert run.trainer.global_step == 2
-    checkpoint = torch.load(run.run_dir.last_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(run.run_dir.last_checkpoint, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 2 and ("model_ema.num_updates" in checkpoint["state_dict"]) == (
         "with_ema" in config.name
     )

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgm.video.pipelines import ORBIT_FPS
+
 from sgm_gradio.jobs import RunHooks
 from sgm_gradio.outputs import RunOutput
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
@@ -16,7 +18,6 @@ from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
 DTYPES = ("fp32", "fp16", "bf16")  # what both the image and the video pipelines take
 REFINER = "sdxl-refiner"
 REFINABLE_LAYOUTS = ("sd_xl_base",)  # models whose latents the SDXL refiner reads: SDXL's autoencoder and scale
-ORBIT_FPS = 10  # the reference writes SV3D orbits and SV4D views at 10 frames per second
 
 
 def checkpoint_status(model: str) -> str | None:

@@ -1,5 +1,6 @@
 """The image UNet of SD 2.1 and SDXL (Ronneberger et al. 2015; Dhariwal & Nichol 2021; Rombach et al. 2022)."""
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -288,15 +289,18 @@ class UNetModel(nn.Module):
         runs per call. Only for CPU inference of networks whose convolutions are all 2-D; the numbers are the same
         up to float rounding, and `state_dict()` still returns contiguous tensors.
         """
-        if h.device.type != "cpu" or h.ndim != 4 or torch.is_grad_enabled():
+        if h.device.type != "cpu" or h.ndim != 4 or torch.is_grad_enabled() or self._plain_conv2ds is None:
             return False
-        convs = [m for m in self.modules() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
-        if not all(type(m) is nn.Conv2d for m in convs):
-            return False
-        for conv in convs:
+        for conv in self._plain_conv2ds:
             if not conv.weight.is_contiguous(memory_format=torch.channels_last):
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
         return True
+
+    @functools.cached_property
+    def _plain_conv2ds(self) -> list[nn.Conv2d] | None:
+        """The network's convolutions, found once; None when any is not a plain 2-D one (the video networks)."""
+        convs = [m for m in self.modules() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+        return convs if all(type(m) is nn.Conv2d for m in convs) else None
 
 
 def _contiguous_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:

@@ -6,10 +6,11 @@ config; `run(request)` is the CLI's entry.
 
 from sgm.video.pipelines.base import VideoPipeline
 from sgm.video.pipelines.image_to_video import ImageToVideoPipeline
-from sgm.video.pipelines.loading import build_pipeline, load_pipeline, model_config, run
+from sgm.video.pipelines.loading import ORBIT_FPS, build_pipeline, load_pipeline, model_config, run
 from sgm.video.pipelines.video_to_4d import VideoTo4DPipeline
 
 __all__ = [
+    "ORBIT_FPS",
     "ImageToVideoPipeline",
     "VideoPipeline",
     "VideoTo4DPipeline",

@@ -67,13 +67,16 @@ def _min_seconds(fn, repeats: int) -> float:
     return min(times)
 
 
-def run_unet(instantiate, weights: Path, steps: int, out: Path) -> dict:
-    """Times one implementation (given its `instantiate`) on `weights`; saves its sample to `out`."""
+def run_unet(instantiate, weights: Path, steps: int, out: Path, pack: bool = False) -> dict:
+    """Times one implementation (given its `instantiate`) on `weights`; saves its sample to `out`. `pack`: ours
+    packs the convolutions as `load_pipeline` does for fp32 on the CPU."""
     from safetensors.torch import load_file, save_file
 
     torch.manual_seed(SEED)
     unet = instantiate(UNET).eval()
     unet.load_state_dict(load_file(weights))
+    if pack:
+        unet.pack_convolutions()
     denoiser = instantiate(DENOISER)
     sampler = instantiate({**SAMPLER, "params": {**SAMPLER["params"], "num_steps": steps}})
     sampler.verbose = False
@@ -195,7 +198,7 @@ def main() -> None:
                    str(weights_path), str(folder / "reference.safetensors")]  # fmt: skip
         ours, reference = [], []
         for _ in range(args.repeats):
-            ours.append(run_unet(instantiate, weights_path, args.steps, folder / "ours.safetensors"))
+            ours.append(run_unet(instantiate, weights_path, args.steps, folder / "ours.safetensors", pack=True))
             if os.environ.get("SGM_REFERENCE_DIR"):
                 child = subprocess.run(command, capture_output=True, text=True)
                 if child.returncode:

@@ -97,3 +97,18 @@ def test_training_keeps_the_contiguous_layout():
     x, t, context, y = _inputs("conv")
     model(x, t, context, y).square().mean().backward()
     assert all(w.is_contiguous() and w.grad.is_contiguous() for w in _conv_weights(model))
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_packed_convolutions_give_the_same_output_and_state(name):
+    model = _model(name)
+    x, t, context, y = _inputs(name)
+    convs = len(_conv_weights(model))
+    with torch.no_grad():
+        expected = model(x, t, context, y)  # also fills the cached conv list that packing must drop
+        state = {key: value.clone() for key, value in model.state_dict().items()}
+        assert model.pack_convolutions() == convs
+        assert model._plain_conv2ds == []
+        torch.testing.assert_close(model(x, t, context, y), expected, atol=1e-5, rtol=1e-5)
+    assert model.state_dict().keys() == state.keys()
+    assert all(torch.equal(model.state_dict()[key], value) for key, value in state.items())

@@ -14,6 +14,7 @@ from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
 from sgm.core.pipelines import ImagePipeline, Prompt, load_pipeline
 from sgm.core.testing import TINY_OPEN_CLIP, install_tiny_model, tiny_image_config
+from sgm.kernels import PackedConv2d
 
 pytest.importorskip("sgm.conditioners.general", reason="the real text encoders live in sgm-conditioners")
 pytest.importorskip("sgm.autoencoders.engine", reason="the real autoencoders live in sgm-autoencoders")
@@ -66,16 +67,19 @@ def test_models_without_a_tiny_config():
         tiny_image_config("svd")
 
 
-@pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp64"])
+@pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp32", "fp64"])
 def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype, tmp_path, monkeypatch):
-    """api.py halves the conditioner and the UNet only; fp64 applies to everything."""
+    """api.py halves the conditioner and the UNet only; fp64 applies to everything. An fp32 UNet on the CPU
+    gets packed convolutions."""
     entry = install_tiny_model("sdxl-base", tmp_path / "checkpoints", tmp_path, defaults={"width": 64, "height": 64})
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sdxl-base": entry}))
     monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(tmp_path / "checkpoints"))
     pipeline = load_pipeline("sdxl-base", device="cpu", dtype=dtype, watermark=False)
-    expected = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}[dtype]
+    expected = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32, "fp64": torch.float64}[dtype]
     engine = pipeline.engine
     assert {p.dtype for p in [*engine.model.parameters(), *engine.conditioner.parameters()]} == {expected}
+    convs = {type(m) for m in engine.model.modules() if isinstance(m, torch.nn.Conv2d | PackedConv2d)}
+    assert convs == ({PackedConv2d} if dtype == "fp32" else {torch.nn.Conv2d})
     first_stage = {p.dtype for p in engine.first_stage_model.parameters()}
     assert first_stage == ({torch.float64} if dtype == "fp64" else {torch.float32})
     samples = pipeline.txt2img("a lighthouse", steps=2, progress=False)

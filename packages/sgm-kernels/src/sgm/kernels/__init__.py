@@ -7,13 +7,17 @@
 from sgm.kernels.attention import attention
 from sgm.kernels.backend import BACKENDS, available_backends, default_backend, use_backend
 from sgm.kernels.norms import group_norm, layer_norm
+from sgm.kernels.packed_conv import PackedConv2d, pack_conv2d, unpack_conv2d
 
 __all__ = [
     "BACKENDS",
+    "PackedConv2d",
     "attention",
     "available_backends",
     "default_backend",
     "group_norm",
     "layer_norm",
+    "pack_conv2d",
+    "unpack_conv2d",
     "use_backend",
 ]

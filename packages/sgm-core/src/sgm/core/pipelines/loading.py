@@ -62,6 +62,7 @@ def load_pipeline(
     load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
     if parse_dtype(dtype) in HALF_DTYPES:
         engine.first_stage_model.float()
+    engine.model.diffusion_model.pack_convolutions()  # fp32 CPU only: a no-op elsewhere
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark
     )

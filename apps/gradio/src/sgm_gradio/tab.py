@@ -68,6 +68,9 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
                 model = gr.Dropdown(spec.models, value=spec.models[0], label="Model", elem_id=f"{spec.key}-model")
                 status = gr.Markdown(elem_id=f"{spec.key}-status")
                 controls = spec.build_controls()
+                for name, value in context.model_defaults(spec.models[0]).items():
+                    if name in controls:  # the tab opens with its first model's settings, as if picked
+                        controls[name].value = value
                 with gr.Row():
                     seed = gr.Number(spec.default_seed, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=4)
                     dice = gr.Button("Random seed", scale=1, size="sm")

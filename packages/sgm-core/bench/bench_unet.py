@@ -6,8 +6,9 @@
 1. Forward pass and a `--steps`-step sample (Euler, legacy DDPM schedule, CFG 7, batch 1) of an SD-2.1-shaped
    UNet with model_channels 128 at 32 x 32 latents. With SGM_REFERENCE_DIR, the reference implementation runs the
    same weights, noise and sampler in a subprocess (its `sgm` package would clash with ours in one process; only
-   its missing `kornia` import is stubbed there), and the two samples are compared. `--repeats N` runs the two
-   implementations alternately N times and keeps each one's fastest times, so that load from other processes on a
+   its missing `kornia` import is stubbed there), and the two samples are compared. Ours packs its convolutions
+   as `load_pipeline` does on the CPU. `--repeats N` times N pairs of forwards, then N pairs of samples, the two
+   runs of a pair back to back; the speed-up is the median over the pairs, so that load from other processes on a
    shared machine hits both alike.
 2. Load time and peak RSS of assigning an SDXL-base-size fp16 safetensors file (sparse: its data is a hole) into
    the model built without allocating its parameters, in a fresh subprocess; target: peak RSS <= 1.3 x file size.
@@ -19,6 +20,7 @@ import importlib.machinery
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from pathlib import Path
 import torch
 
 SEED = 0
+REPLY = "bench-reply"  # marks the reference child's answers among anything else it prints
 CFG = 7.0
 UNET = {
     "target": "sgm.modules.diffusionmodules.openaimodel.UNetModel",
@@ -56,46 +59,46 @@ SAMPLER = {
 }
 
 
-def _min_seconds(fn, repeats: int) -> float:
-    """The fastest of `repeats` timed calls after a warm-up: on a shared CPU, the least disturbed one."""
-    fn()
-    times = []
-    for _ in range(repeats):
+class UNetBench:
+    """One implementation's UNet (built by its `instantiate`) on `weights`, with the bench's inputs and sampler.
+    `pack`: ours packs the convolutions, as `load_pipeline` does for fp32 on the CPU."""
+
+    def __init__(self, instantiate, weights: Path, steps: int, latent_size: int, pack: bool = False):
+        from safetensors.torch import load_file
+
+        torch.manual_seed(SEED)
+        self.unet = instantiate(UNET).eval()
+        self.unet.load_state_dict(load_file(weights))
+        if pack:
+            self.unet.pack_convolutions()
+        self.denoiser = instantiate(DENOISER)
+        self.sampler = instantiate({**SAMPLER, "params": {**SAMPLER["params"], "num_steps": steps}})
+        self.sampler.verbose = False
+        generator = torch.Generator().manual_seed(SEED)
+        self.x = torch.randn(2, 4, latent_size, latent_size, generator=generator)
+        self.context = torch.randn(2, 77, 1024, generator=generator)
+        self.forward_seconds()  # warm-up: first-call allocations and kernel choices
+
+    @torch.no_grad()
+    def forward_seconds(self) -> float:
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        self.unet(self.x, timesteps=torch.tensor([999, 999]), context=self.context)
+        return time.perf_counter() - start
 
+    @torch.no_grad()
+    def sample_seconds(self, out: Path) -> float:
+        """Times a CFG sample from `x[0]` (conditional text `context[1]`, unconditional `context[0]`); saves it."""
+        from safetensors.torch import save_file
 
-def run_unet(instantiate, weights: Path, steps: int, out: Path, pack: bool = False) -> dict:
-    """Times one implementation (given its `instantiate`) on `weights`; saves its sample to `out`. `pack`: ours
-    packs the convolutions as `load_pipeline` does for fp32 on the CPU."""
-    from safetensors.torch import load_file, save_file
+        def network(x, t, c):
+            return self.unet(x, timesteps=t, context=c["crossattn"])
 
-    torch.manual_seed(SEED)
-    unet = instantiate(UNET).eval()
-    unet.load_state_dict(load_file(weights))
-    if pack:
-        unet.pack_convolutions()
-    denoiser = instantiate(DENOISER)
-    sampler = instantiate({**SAMPLER, "params": {**SAMPLER["params"], "num_steps": steps}})
-    sampler.verbose = False
-    generator = torch.Generator().manual_seed(SEED)
-    x = torch.randn(2, 4, 32, 32, generator=generator)
-    context = torch.randn(2, 77, 1024, generator=generator)
-    timesteps = torch.tensor([999, 999])
-
-    def network(x, t, c):
-        return unet(x, timesteps=t, context=c["crossattn"])
-
-    with torch.no_grad():
-        forward = _min_seconds(lambda: unet(x, timesteps=timesteps, context=context), repeats=3)
-        cond, uncond = {"crossattn": context[1:]}, {"crossattn": context[:1]}
+        cond, uncond = {"crossattn": self.context[1:]}, {"crossattn": self.context[:1]}
         start = time.perf_counter()
-        sample = sampler(lambda x, s, c: denoiser(network, x, s, c), x[:1].clone(), cond, uc=uncond)
-        sampling = time.perf_counter() - start
-    save_file({"sample": sample.contiguous()}, out)
-    return {"forward_s": forward, "sample_s": sampling}
+        sample = self.sampler(lambda x, s, c: self.denoiser(network, x, s, c), self.x[:1].clone(), cond, uc=uncond)
+        seconds = time.perf_counter() - start
+        save_file({"sample": sample.contiguous()}, out)
+        return seconds
 
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -118,12 +121,43 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def reference_main(weights: Path, steps: int, out: Path) -> None:
+def reference_main(weights: Path, steps: int, latent_size: int, out: Path) -> None:
+    """Child process: the reference's UNet, timed on request ("forward" / "sample" lines on stdin), so that the
+    parent can alternate single runs of the two implementations."""
     sys.meta_path.insert(0, _StubFinder({"kornia"}))
     sys.path.insert(0, os.environ["SGM_REFERENCE_DIR"])
     from sgm.util import instantiate_from_config
 
-    print(json.dumps(run_unet(instantiate_from_config, weights, steps, out)))
+    bench = UNetBench(instantiate_from_config, weights, steps, latent_size)
+    print(REPLY, "ready", flush=True)
+    for request in sys.stdin:
+        seconds = bench.forward_seconds() if request.strip() == "forward" else bench.sample_seconds(out)
+        print(REPLY, seconds, flush=True)
+
+
+class ReferenceChild:
+    """The reference's `UNetBench` in a subprocess (its `sgm` package would clash with ours in one process)."""
+
+    def __init__(self, weights: Path, out: Path, args: argparse.Namespace):
+        command = [sys.executable, __file__, "--steps", str(args.steps), "--model-channels", str(args.model_channels),
+                   "--latent-size", str(args.latent_size), "--reference-child", str(weights), str(out)]  # fmt: skip
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._reply()
+
+    def _reply(self) -> str:
+        for line in self.process.stdout:
+            if line.startswith(REPLY):
+                return line.split()[1]
+        raise RuntimeError(f"the reference child exited with code {self.process.wait()} (its stderr is above)")
+
+    def seconds(self, request: str) -> float:
+        self.process.stdin.write(request + "\n")
+        self.process.stdin.flush()
+        return float(self._reply())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def load_main(path: Path, dtype: str) -> None:
@@ -159,24 +193,30 @@ def bench_load(folder: Path, dtype: str) -> dict:
     return result | {"file_bytes": path.stat().st_size}
 
 
-def _report(name: str, runs: list[dict], steps: int) -> None:
-    forwards = ", ".join(f"{r['forward_s']:.3f}" for r in runs)
-    samples = ", ".join(f"{r['sample_s']:.2f}" for r in runs)
-    print(f"{name}: forward (batch 2, 32x32) fastest {min(r['forward_s'] for r in runs):.3f} s [{forwards}]; "
-          f"{steps}-step CFG sample fastest {min(r['sample_s'] for r in runs):.2f} s [{samples}]")
+def _paired(name: str, ours: list[float], reference: list[float]) -> str:
+    """Each implementation's median and fastest, and the median of the per-pair speed-ups (reference / ours): the
+    two runs of a pair are back to back, so load from other processes on a shared machine hits both alike."""
+    ratios = [r / o for o, r in zip(ours, reference, strict=True)]
+    return (f"{name}: ours median {statistics.median(ours):.3f} s (fastest {min(ours):.3f}), reference median "
+            f"{statistics.median(reference):.3f} s (fastest {min(reference):.3f}); speed-up per pair: median "
+            f"{statistics.median(ratios):.2f}x [{', '.join(f'{r:.2f}' for r in ratios)}]")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--model-channels", type=int, default=128, help="UNet width (SD 2.1 itself: 320)")
+    parser.add_argument("--latent-size", type=int, default=32, help="latent height and width (512 px: 64)")
     parser.add_argument("--skip-load", action="store_true")
-    parser.add_argument("--repeats", type=int, default=1, help="alternating runs of ours and the reference")
+    parser.add_argument("--repeats", type=int, default=3, help="timed pairs of forwards (samples: as many)")
     parser.add_argument("--reference-child", nargs=2, metavar=("WEIGHTS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--load-dtype", default="fp16", help="dtype the weights are loaded as (the file is fp16)")
     parser.add_argument("--load-child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    UNET["params"]["model_channels"] = args.model_channels
     if args.reference_child:
-        return reference_main(Path(args.reference_child[0]), args.steps, Path(args.reference_child[1]))
+        weights, out = (Path(p) for p in args.reference_child)
+        return reference_main(weights, args.steps, args.latent_size, out)
     if args.load_child:
         return load_main(Path(args.load_child), args.load_dtype)
 
@@ -192,27 +232,26 @@ def main() -> None:
         # comparison of the samples would say nothing.
         weights = {key: (value if value.any() else 1e-2 * torch.randn_like(value)).contiguous()
                    for key, value in instantiate(UNET).state_dict().items()}  # fmt: skip
-        save_file(weights, folder / "unet.safetensors")
         weights_path = folder / "unet.safetensors"
-        command = [sys.executable, __file__, "--steps", str(args.steps), "--reference-child",
-                   str(weights_path), str(folder / "reference.safetensors")]  # fmt: skip
-        ours, reference = [], []
-        for _ in range(args.repeats):
-            ours.append(run_unet(instantiate, weights_path, args.steps, folder / "ours.safetensors", pack=True))
-            if os.environ.get("SGM_REFERENCE_DIR"):
-                child = subprocess.run(command, capture_output=True, text=True)
-                if child.returncode:
-                    raise RuntimeError(child.stderr)
-                reference.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        _report("ours", ours, args.steps)
-        if reference:
-            _report("reference", reference, args.steps)
+        save_file(weights, weights_path)
+        ours = UNetBench(instantiate, weights_path, args.steps, args.latent_size, pack=True)
+        size = f"{args.latent_size}x{args.latent_size} latents, model_channels {args.model_channels}"
+        if not os.environ.get("SGM_REFERENCE_DIR"):
+            forwards = [ours.forward_seconds() for _ in range(args.repeats)]
+            samples = [ours.sample_seconds(folder / "ours.safetensors") for _ in range(args.repeats)]
+            print(f"ours: forward (batch 2, {size}) median {statistics.median(forwards):.3f} s; {args.steps}-step "
+                  f"CFG sample median {statistics.median(samples):.2f} s")  # fmt: skip
+        else:
+            reference = ReferenceChild(weights_path, folder / "reference.safetensors", args)
+            pairs = [(ours.forward_seconds(), reference.seconds("forward")) for _ in range(args.repeats)]
+            print(_paired(f"forward (batch 2, {size})", *zip(*pairs, strict=True)))
+            pairs = [(ours.sample_seconds(folder / "ours.safetensors"), reference.seconds("sample"))
+                     for _ in range(args.repeats)]  # fmt: skip
+            print(_paired(f"{args.steps}-step CFG sample", *zip(*pairs, strict=True)))
+            reference.close()
             difference = (load_file(folder / "ours.safetensors")["sample"]
                           - load_file(folder / "reference.safetensors")["sample"]).abs().max()  # fmt: skip
-            forward_ratio = min(r["forward_s"] for r in reference) / min(r["forward_s"] for r in ours)
-            sample_ratio = min(r["sample_s"] for r in reference) / min(r["sample_s"] for r in ours)
-            print(f"speed-up over the reference (fastest vs fastest): forward {forward_ratio:.2f}x, "
-                  f"sample {sample_ratio:.2f}x; samples differ by at most {difference:.2e}")  # fmt: skip
+            print(f"samples differ by at most {difference:.2e}")
         if not args.skip_load:
             load = bench_load(folder, args.load_dtype)
             gib = 2**30

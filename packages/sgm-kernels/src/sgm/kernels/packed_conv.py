@@ -27,8 +27,9 @@ def can_pack(conv: nn.Module) -> bool:
 class PackedConv2d(nn.Module):
     """Stands in for an fp32 CPU `nn.Conv2d` in inference: the same outputs, the weight in oneDNN's layout.
 
-    The blocked layout depends on the input's shape and memory format; the weight is re-blocked when they change
-    (once per image size in a sampling run). `state_dict()` / `load_state_dict()` see the plain `weight` and `bias`
+    The blocked layout is chosen for one input shape (the kernel oneDNN picks depends on it; a weight blocked for
+    another shape is reordered again on every call), so the weight is re-blocked when the input's shape or memory
+    format changes: once per image size in a sampling run. `state_dict()` / `load_state_dict()` see the plain `weight` and `bias`
     of the convolution it replaced, so checkpoints are unchanged. `unpack_conv2d` turns it back into `nn.Conv2d`.
     """
 

@@ -1,10 +1,11 @@
-"""Autoencoder decode on the CPU, plain against packed convolutions (what `load_pipeline` does in fp32 on the CPU).
+"""Autoencoder decode on the CPU, plain against packed weights (what `load_pipeline` does in fp32 on the CPU).
 
     uv run python packages/sgm-core/bench/bench_decode.py [--model sd-2.1] [--latent-size 64] [--repeats 3]
 
 Builds the catalog model's autoencoder with random weights, decodes one latent, and alternates the plain
-`nn.Conv2d` modules with `sgm.kernels.PackedConv2d` ones `--repeats` times (after one warm-up decode each), so that
-load from other processes on a shared machine hits both alike. Prints each run and the median per-pair speed-up.
+`nn.Conv2d` / `nn.Linear` modules with `sgm.kernels.PackedConv2d` / `PackedLinear` ones `--repeats` times (after
+one warm-up decode each), so that load from other processes on a shared machine hits both alike. Prints each run
+and the median per-pair speed-up.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import torch
 
 from sgm.core.catalog import model_config
 from sgm.core.config import instantiate
-from sgm.kernels import pack_conv2d, unpack_conv2d
+from sgm.kernels import pack_weights, unpack_weights
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.model} decode of {tuple(latent.shape)}")
 
     def decode_seconds(packed: bool) -> tuple[float, torch.Tensor]:
-        (pack_conv2d if packed else unpack_conv2d)(autoencoder)
+        (pack_weights if packed else unpack_weights)(autoencoder)
         start = time.perf_counter()
         image = autoencoder.decode(latent)
         return time.perf_counter() - start, image

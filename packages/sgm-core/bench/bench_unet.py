@@ -70,7 +70,7 @@ class UNetBench:
         self.unet = instantiate(UNET).eval()
         self.unet.load_state_dict(load_file(weights))
         if pack:
-            self.unet.pack_convolutions()
+            self.unet.pack_weights()
         self.denoiser = instantiate(DENOISER)
         self.sampler = instantiate({**SAMPLER, "params": {**SAMPLER["params"], "num_steps": steps}})
         self.sampler.verbose = False

@@ -14,7 +14,7 @@ from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
 from sgm.core.pipelines import ImagePipeline, Prompt, load_pipeline
 from sgm.core.testing import TINY_OPEN_CLIP, install_tiny_model, tiny_image_config
-from sgm.kernels import PackedConv2d
+from sgm.kernels import PackedConv2d, PackedLinear
 
 pytest.importorskip("sgm.conditioners.general", reason="the real text encoders live in sgm-conditioners")
 pytest.importorskip("sgm.autoencoders.engine", reason="the real autoencoders live in sgm-autoencoders")
@@ -67,10 +67,13 @@ def test_models_without_a_tiny_config():
         tiny_image_config("svd")
 
 
+PACKED = (PackedConv2d, PackedLinear)
+
+
 @pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp32", "fp64"])
 def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype, tmp_path, monkeypatch):
     """api.py halves the conditioner and the UNet only; fp64 applies to everything. fp32 networks on the CPU
-    get packed convolutions."""
+    get packed convolutions and linear layers."""
     entry = install_tiny_model("sdxl-base", tmp_path / "checkpoints", tmp_path, defaults={"width": 64, "height": 64})
     monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sdxl-base": entry}))
     monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(tmp_path / "checkpoints"))
@@ -78,11 +81,12 @@ def test_load_pipeline_in_a_dtype_keeps_a_half_models_autoencoder_in_fp32(dtype,
     expected = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32, "fp64": torch.float64}[dtype]
     engine = pipeline.engine
     assert {p.dtype for p in [*engine.model.parameters(), *engine.conditioner.parameters()]} == {expected}
-    def conv_types(module):  # subclasses of nn.Conv2d (the decoder's PlainConv2d) stay as they are
-        return {type(m) for m in module.modules() if type(m) in (torch.nn.Conv2d, PackedConv2d)}
+    def kinds(module):  # subclasses of nn.Conv2d (the decoder's PlainConv2d) stay as they are
+        return {type(m) for m in module.modules() if type(m) in (torch.nn.Conv2d, torch.nn.Linear, *PACKED)}
 
-    assert conv_types(engine.model) == ({PackedConv2d} if dtype == "fp32" else {torch.nn.Conv2d})
-    assert conv_types(engine.first_stage_model) == ({torch.nn.Conv2d} if dtype == "fp64" else {PackedConv2d})
+    plain, packed = {torch.nn.Conv2d, torch.nn.Linear}, set(PACKED)
+    assert kinds(engine.model) == (packed if dtype == "fp32" else plain)
+    assert kinds(engine.first_stage_model) == ({torch.nn.Conv2d} if dtype == "fp64" else {PackedConv2d})
     first_stage = {p.dtype for p in engine.first_stage_model.parameters()}
     assert first_stage == ({torch.float64} if dtype == "fp64" else {torch.float32})
     samples = pipeline.txt2img("a lighthouse", steps=2, progress=False)

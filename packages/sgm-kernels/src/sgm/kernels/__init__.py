@@ -7,17 +7,18 @@
 from sgm.kernels.attention import attention
 from sgm.kernels.backend import BACKENDS, available_backends, default_backend, use_backend
 from sgm.kernels.norms import group_norm, layer_norm
-from sgm.kernels.packed_conv import PackedConv2d, pack_conv2d, unpack_conv2d
+from sgm.kernels.packed import PackedConv2d, PackedLinear, pack_weights, unpack_weights
 
 __all__ = [
     "BACKENDS",
     "PackedConv2d",
+    "PackedLinear",
     "attention",
     "available_backends",
     "default_backend",
     "group_norm",
     "layer_norm",
-    "pack_conv2d",
-    "unpack_conv2d",
+    "pack_weights",
+    "unpack_weights",
     "use_backend",
 ]

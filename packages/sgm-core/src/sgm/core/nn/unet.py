@@ -12,7 +12,7 @@ from sgm.core.nn.resblock import ResBlock, TimestepEmbedSequential
 from sgm.core.nn.sampling import Downsample, Upsample
 from sgm.core.nn.timestep import Timestep, timestep_embedding
 from sgm.core.nn.transformer import SpatialTransformer
-from sgm.kernels import pack_conv2d
+from sgm.kernels import pack_weights
 
 
 def _per_level(value: int | Sequence[int], levels: int, name: str) -> list[int]:
@@ -297,12 +297,12 @@ class UNetModel(nn.Module):
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
         return True
 
-    def pack_convolutions(self) -> int:
-        """For fp32 inference on the CPU: hold each 2-D convolution's weight in oneDNN's blocked layout instead of
-        reordering it on every call (`sgm.kernels.PackedConv2d`; same outputs, no extra memory, no autograd).
-        Returns how many were packed; `sgm.kernels.unpack_conv2d(model)` undoes it."""
+    def pack_weights(self) -> int:
+        """For fp32 inference on the CPU: hold each 2-D convolution's and linear layer's weight in oneDNN's blocked
+        layout (`sgm.kernels.PackedConv2d` / `PackedLinear`; same outputs up to float rounding, no extra memory, no
+        autograd). Returns how many were packed; `sgm.kernels.unpack_weights(model)` undoes it."""
         self.__dict__.pop("_plain_conv2ds", None)  # the cached list would keep the replaced modules alive
-        return pack_conv2d(self)
+        return pack_weights(self)
 
     @functools.cached_property
     def _plain_conv2ds(self) -> list[nn.Conv2d] | None:

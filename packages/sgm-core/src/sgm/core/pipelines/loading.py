@@ -7,7 +7,7 @@ import torch
 from sgm.core import catalog
 from sgm.core.errors import SgmError
 from sgm.core.pipelines.image import ImagePipeline
-from sgm.kernels import pack_conv2d
+from sgm.kernels import pack_weights
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -63,9 +63,9 @@ def load_pipeline(
     load_checkpoint_into(engine, path, dtype=dtype, device=device, allow_pickle=allow_pickle)
     if parse_dtype(dtype) in HALF_DTYPES:
         engine.first_stage_model.float()
-    # fp32 CPU inference: the convolutions keep oneDNN's weight layout (a no-op on other devices and dtypes)
-    engine.model.diffusion_model.pack_convolutions()
-    pack_conv2d(engine.first_stage_model)
+    # fp32 CPU inference: convolutions and linear layers keep oneDNN's weight layout (a no-op elsewhere)
+    engine.model.diffusion_model.pack_weights()
+    pack_weights(engine.first_stage_model)
     return ImagePipeline(
         engine, name=model, defaults=entry.defaults, size_multiple=entry.size_multiple, watermark=watermark
     )

@@ -4,12 +4,12 @@
     SGM_REFERENCE_DIR=/path/to/generative-models uv run python packages/sgm-core/bench/bench_unet.py
 
 1. Forward pass and a `--steps`-step sample (Euler, legacy DDPM schedule, CFG 7, batch 1) of an SD-2.1-shaped
-   UNet with model_channels 128 at 32 x 32 latents. With SGM_REFERENCE_DIR, the reference implementation runs the
-   same weights, noise and sampler in a subprocess (its `sgm` package would clash with ours in one process; only
-   its missing `kornia` import is stubbed there), and the two samples are compared. Ours packs its convolutions
-   as `load_pipeline` does on the CPU. `--repeats N` times N pairs of forwards, then N pairs of samples, the two
-   runs of a pair back to back; the speed-up is the median over the pairs, so that load from other processes on a
-   shared machine hits both alike.
+   UNet, by default with model_channels 128 at 32 x 32 latents. With SGM_REFERENCE_DIR, the reference
+   implementation runs the same weights, noise and sampler in a subprocess (its `sgm` package would clash with
+   ours in one process; only its missing `kornia` import is stubbed there), and the two samples are compared.
+   Ours packs its weights (convolutions and linear layers) as `load_pipeline` does on the CPU. `--repeats N` times
+   N pairs of forwards, then N pairs of samples, the two runs of a pair back to back; the speed-up is the median
+   over the pairs, so that load from other processes on a shared machine hits both alike.
 2. Load time and peak RSS of assigning an SDXL-base-size fp16 safetensors file (sparse: its data is a hole) into
    the model built without allocating its parameters, in a fresh subprocess; target: peak RSS <= 1.3 x file size.
 """
@@ -61,7 +61,7 @@ SAMPLER = {
 
 class UNetBench:
     """One implementation's UNet (built by its `instantiate`) on `weights`, with the bench's inputs and sampler.
-    `pack`: ours packs the convolutions, as `load_pipeline` does for fp32 on the CPU."""
+    `pack`: ours packs its weights, as `load_pipeline` does for fp32 on the CPU."""
 
     def __init__(self, instantiate, weights: Path, steps: int, latent_size: int, pack: bool = False):
         from safetensors.torch import load_file

@@ -43,24 +43,25 @@ class _Packed(nn.Module):
         self._blocked = weight.detach().to(torch.float32).contiguous().to_mkldnn()
         self._blocked_for: tuple | None = None
 
-    def _reblock(self, x: torch.Tensor) -> torch.Tensor:
-        """The weight blocked for `x`."""
-        raise NotImplementedError
+    def _reblock(self, layout: tuple) -> torch.Tensor:
+        """The weight blocked for inputs of `layout` (what `forward` passes to `_prepare`)."""
+        raise NotImplementedError  # abstract: each packed module blocks for its own oneDNN kernel
 
     @property
     def weight(self) -> torch.Tensor:
         """The weight in torch's plain layout (a copy: the module keeps only the blocked one)."""
         return self._blocked.to_dense()
 
-    def _check(self, x: torch.Tensor, shape: tuple) -> None:
+    def _prepare(self, x: torch.Tensor, layout: tuple) -> None:
+        """Refuses inputs the blocked weight cannot serve; re-blocks it when the input's `layout` changed."""
         if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
             raise RuntimeError(
                 f"{type(self).__name__} runs fp32 CPU inference only (under torch.no_grad()); for training or "
                 "another device or dtype, call sgm.kernels.unpack_weights(model) first"
             )
-        if self._blocked_for != shape:
-            self._blocked = self._reblock(x)
-            self._blocked_for = shape
+        if self._blocked_for != layout:
+            self._blocked = self._reblock(layout)
+            self._blocked_for = layout
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         destination[prefix + "weight"] = self.weight
@@ -91,13 +92,14 @@ class PackedConv2d(_Packed):
         super().__init__(conv)
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
 
-    def _reblock(self, x: torch.Tensor) -> torch.Tensor:
+    def _reblock(self, layout: tuple) -> torch.Tensor:
+        shape, _channels_last = layout
         return torch._C._nn.mkldnn_reorder_conv2d_weight(
-            self._blocked, self.padding, self.stride, self.dilation, self.groups, list(x.shape)
+            self._blocked, self.padding, self.stride, self.dilation, self.groups, list(shape)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x, (tuple(x.shape), x.is_contiguous(memory_format=torch.channels_last)))
+        self._prepare(x, (tuple(x.shape), x.is_contiguous(memory_format=torch.channels_last)))
         return torch.ops.mkldnn._convolution_pointwise(
             x, self._blocked, self.bias, self.padding, self.stride, self.dilation, self.groups, "none", [], ""
         )
@@ -117,11 +119,12 @@ class PackedLinear(_Packed):
     """Stands in for an fp32 CPU `nn.Linear` in inference: the same outputs up to float rounding (oneDNN's GEMM
     instead of MKL's), the weight in oneDNN's layout for the number of rows the input has."""
 
-    def _reblock(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._reorder_linear_weight(self._blocked.to_dense(), x.numel() // x.shape[-1])
+    def _reblock(self, layout: tuple) -> torch.Tensor:
+        (rows,) = layout
+        return torch.ops.mkldnn._reorder_linear_weight(self._blocked.to_dense(), rows)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x, (x.numel() // x.shape[-1],))
+        self._prepare(x, (x.numel() // x.shape[-1],))
         return torch.ops.mkldnn._linear_pointwise(x, self._blocked, self.bias, "none", [], "")
 
     def to_plain(self) -> nn.Linear:

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sgm.core.nn.attention import CrossAttention, MemoryEfficientCrossAttention, attention_class
+from sgm.core.nn.attention import CrossAttention, MemoryEfficientCrossAttention, attention_class, constant_context
 from sgm.core.nn.transformer import GEGLU, BasicTransformerBlock, FeedForward, SpatialTransformer
 from sgm.kernels import use_backend
 
@@ -42,6 +42,35 @@ def test_cross_attention_keys_and_modes():
     assert attention_class("softmax") is attention_class("softmax-xformers") is CrossAttention
     with pytest.raises(ValueError, match="softmax-xformers"):
         attention_class("flash")
+
+
+def _counting_projections(attn):
+    """Counts the calls of `attn.to_k` (to_v runs with it)."""
+    calls = []
+    attn.to_k.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape))
+    return calls
+
+
+def test_constant_context_reuses_keys_and_values_for_an_equal_context_only():
+    attn = _randomize(CrossAttention(12, context_dim=10, heads=3, dim_head=4)).double()
+    x, ctx = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 7, 10, dtype=torch.float64)
+    expected, other_expected, other_query = attn(x, ctx), attn(x, 2 * ctx), attn(x.flip(1), ctx)
+    calls = _counting_projections(attn)
+    with torch.no_grad(), constant_context():
+        torch.testing.assert_close(attn(x, ctx), expected)
+        torch.testing.assert_close(attn(x, ctx.clone()), expected)  # a new tensor with the same values
+        torch.testing.assert_close(attn(x.flip(1), ctx), other_query)  # other queries, same keys and values
+        assert len(calls) == 1
+        torch.testing.assert_close(attn(x, 2 * ctx), other_expected)  # another context: projected anew
+        changed = 2 * ctx
+        attn(x, changed)
+        changed.mul_(0.5)  # changed in place: its values are ctx's now, and the kept ones are stale
+        torch.testing.assert_close(attn(x, changed), expected)
+        assert len(calls) == 3 and attn._kept is not None
+    assert attn._kept is None  # dropped at the end of the block
+    with constant_context():  # with gradients: nothing kept
+        attn(x, ctx), attn(x, ctx)
+    assert len(calls) == 5 and attn._kept is None
 
 
 def test_geglu_and_feedforward():

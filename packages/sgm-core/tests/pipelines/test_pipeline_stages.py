@@ -1,12 +1,15 @@
 """The SDXL base-to-refiner handoff, Turbo's substep schedule and NumPy noise, class-conditional sampling, and
 the watermark on outputs."""
 
+import contextlib
+
 import numpy as np
 import torch
 
 from sgm.core import catalog
 from sgm.core.diffusion.discretization import LegacyDDPMDiscretization, ddpm_alphas_cumprod
-from sgm.core.pipelines import ImagePipeline, Prompt, SamplerSettings, build_sampler, txt2img_with_refiner
+from sgm.core.nn.transformer import BasicTransformerBlock
+from sgm.core.pipelines import ImagePipeline, Prompt, SamplerSettings, build_sampler, generation, txt2img_with_refiner
 from sgm.core.pipelines.turbo import numpy_randn
 from sgm.core.watermark import detect_watermark
 
@@ -30,6 +33,32 @@ def test_refiner_finishes_the_base_models_noisy_latents(text_pipeline, refiner_p
     assert sorted(set(calls)) == [("refining", 1), ("sampling", 3)]
     again = txt2img_with_refiner(text_pipeline, refiner_pipeline, "a fox", num_samples=2, seed=8, refiner_strength=0.5)
     assert np.array_equal(as_array(samples), as_array(again))
+
+
+def test_sampling_projects_the_text_once_and_gives_the_same_latents(text_pipeline, monkeypatch):
+    """The text's cross-attention keys and values are kept across the steps (`constant_context`): every step but
+    the first reuses them, and the latents are exactly those of projecting the text anew at each step."""
+    cross_attentions = [block.attn2 for block in text_pipeline.engine.model.modules()
+                        if isinstance(block, BasicTransformerBlock)]  # fmt: skip
+    calls = []
+    hooks = [attn.to_k.register_forward_hook(lambda *_: calls.append(1)) for attn in cross_attentions]
+
+    def latents():
+        calls.clear()
+        settings = text_pipeline.settings()
+        return text_pipeline.sample_latents(Prompt("a fox"), width=16, height=16, num_samples=1, settings=settings,
+                                            seed=5), settings.steps  # fmt: skip
+
+    try:
+        kept, steps = latents()
+        assert cross_attentions and len(calls) == len(cross_attentions)
+        monkeypatch.setattr(generation, "constant_context", contextlib.nullcontext)
+        anew, _ = latents()
+        assert len(calls) == steps * len(cross_attentions)  # CFG runs both halves in one call per step
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(kept, anew)
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import torch.nn as nn
 from omegaconf import DictConfig
 
 from sgm.core.config import ConfigError, instantiate, resolve
+from sgm.core.nn.attention import constant_context
 
 OPENAI_WRAPPER = "sgm.core.engine.OpenAIWrapper"
 # The reference's stand-in for "no conditioning": a conditioner without embedders.
@@ -212,4 +213,5 @@ class DiffusionEngine(nn.Module):
         def denoiser(x: torch.Tensor, sigma: torch.Tensor, c: Mapping[str, torch.Tensor]) -> torch.Tensor:
             return self.denoiser(self.model, x, sigma, c, **kwargs)
 
-        return self.sampler(denoiser, randn, cond, uc=uc)
+        with constant_context():  # the conditioning is the same at every step
+            return self.sampler(denoiser, randn, cond, uc=uc)

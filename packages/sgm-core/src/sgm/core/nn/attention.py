@@ -1,9 +1,32 @@
 """Multi-head cross-attention (Vaswani et al. 2017) over token sequences, computed by `sgm.kernels.attention`."""
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
 
 from sgm.kernels import attention
+
+# The cross-attention layers that keep a context's keys and values in the innermost `constant_context()` block.
+_keeping: contextvars.ContextVar[list["CrossAttention"] | None] = contextvars.ContextVar("keeping", default=None)
+
+
+@contextlib.contextmanager
+def constant_context() -> Iterator[None]:
+    """Within this block, each cross-attention layer keeps the keys and values it projected from the last context and
+    reuses them while the context it gets is equal (same values, not a changed tensor), without gradients: a sampler
+    calls the network with the same text at every step. The weights must not change inside; all that was kept is
+    dropped at the end."""
+    keeping: list[CrossAttention] = []
+    token = _keeping.set(keeping)
+    try:
+        yield
+    finally:
+        _keeping.reset(token)
+        for layer in keeping:
+            layer._kept = None
 
 
 class CrossAttention(nn.Module):
@@ -32,13 +55,34 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_v = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner_dim, query_dim), nn.Dropout(dropout))
+        self._kept: tuple[torch.Tensor, int, torch.Tensor, torch.Tensor] | None = None  # see constant_context
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         return t.unflatten(-1, (self.heads, self.dim_head)).transpose(1, 2)  # [B, N, H*D] -> [B, H, N, D]
 
+    def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`to_k(context)`, `to_v(context)` split into heads; inside `constant_context()`, kept for an equal context."""
+        keeping = _keeping.get()
+        if keeping is None or torch.is_grad_enabled():
+            return self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
+        if self._kept is not None:
+            kept_context, version, k, v = self._kept
+            same_tensor_kind = (kept_context.shape, kept_context.dtype, kept_context.device) == (
+                context.shape, context.dtype, context.device
+            )  # fmt: skip
+            if kept_context._version == version and same_tensor_kind and torch.equal(kept_context, context):
+                return k, v
+        else:
+            keeping.append(self)
+        k, v = self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
+        self._kept = (context, context._version, k, v)
+        return k, v
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
-        q, k, v = (self._split_heads(t) for t in (self.to_q(x), self.to_k(context), self.to_v(context)))
+        if context is None:
+            q, k, v = (self._split_heads(t) for t in (self.to_q(x), self.to_k(x), self.to_v(x)))
+        else:
+            q, (k, v) = self._split_heads(self.to_q(x)), self._keys_values(context)
         out = attention(q, k, v, backend=self.backend)
         return self.to_out(out.transpose(1, 2).flatten(2))
 

@@ -14,6 +14,7 @@ import torch
 
 from sgm.core.diffusion.discretization import Img2ImgDiscretizationWrapper, Txt2NoisyDiscretizationWrapper
 from sgm.core.diffusion.tensor_shapes import append_dims
+from sgm.core.nn.attention import constant_context
 from sgm.core.pipelines.turbo import SeededNoise, numpy_randn
 
 # callback(stage, step, total): called before each sampler step and once at the end (step == total).
@@ -77,7 +78,8 @@ def sample_from_noise(
             sampler.discretization, strength=stop_at_strength, original_steps=sampler.num_steps
         )
     start = numpy_randn(shape, seed) if noise == "numpy" else torch.randn(shape)
-    return sampler(_denoiser(engine), start.to(engine.device), cond=cond, uc=uncond)
+    with constant_context():
+        return sampler(_denoiser(engine), start.to(engine.device), cond=cond, uc=uncond)
 
 
 @torch.no_grad()
@@ -96,7 +98,8 @@ def sample_from_latents(
     sigma = sigmas[0].to(latents.device)
     start = latents + eps * append_dims(sigma, latents.ndim) if add_noise else latents
     start = start / torch.sqrt(1.0 + sigma**2.0)
-    return sampler(_denoiser(engine), start, cond=cond, uc=uncond)
+    with constant_context():
+        return sampler(_denoiser(engine), start, cond=cond, uc=uncond)
 
 
 def module_dtype(module: torch.nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:

@@ -10,7 +10,7 @@ import torch.nn as nn
 from sgm.kernels import attention
 
 # The cross-attention layers that keep a context's keys and values in the innermost `constant_context()` block.
-_keeping: contextvars.ContextVar[list["CrossAttention"] | None] = contextvars.ContextVar("keeping", default=None)
+_keeping: contextvars.ContextVar[set["CrossAttention"] | None] = contextvars.ContextVar("keeping", default=None)
 
 
 @contextlib.contextmanager
@@ -19,7 +19,7 @@ def constant_context() -> Iterator[None]:
     reuses them while the context it gets is equal (same values, not a changed tensor), without gradients: a sampler
     calls the network with the same text at every step. The weights must not change inside; all that was kept is
     dropped at the end."""
-    keeping: list[CrossAttention] = []
+    keeping: set[CrossAttention] = set()
     token = _keeping.set(keeping)
     try:
         yield
@@ -27,6 +27,11 @@ def constant_context() -> Iterator[None]:
         _keeping.reset(token)
         for layer in keeping:
             layer._kept = None
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape, dtype, device and values."""
+    return (a.shape, a.dtype, a.device) == (b.shape, b.dtype, b.device) and torch.equal(a, b)
 
 
 class CrossAttention(nn.Module):
@@ -62,20 +67,15 @@ class CrossAttention(nn.Module):
 
     def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`to_k(context)`, `to_v(context)` split into heads; inside `constant_context()`, kept for an equal context."""
-        keeping = _keeping.get()
-        if keeping is None or torch.is_grad_enabled():
-            return self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
-        if self._kept is not None:
+        keeping = None if torch.is_grad_enabled() else _keeping.get()
+        if keeping is not None and self._kept is not None:
             kept_context, version, k, v = self._kept
-            same_tensor_kind = (kept_context.shape, kept_context.dtype, kept_context.device) == (
-                context.shape, context.dtype, context.device
-            )  # fmt: skip
-            if kept_context._version == version and same_tensor_kind and torch.equal(kept_context, context):
+            if kept_context._version == version and _equal(kept_context, context):  # and not changed in place
                 return k, v
-        else:
-            keeping.append(self)
         k, v = self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
-        self._kept = (context, context._version, k, v)
+        if keeping is not None:
+            self._kept = (context, context._version, k, v)
+            keeping.add(self)
         return k, v
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:

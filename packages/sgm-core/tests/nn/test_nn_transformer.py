@@ -71,6 +71,13 @@ def test_constant_context_reuses_keys_and_values_for_an_equal_context_only():
     with constant_context():  # with gradients: nothing kept
         attn(x, ctx), attn(x, ctx)
     assert len(calls) == 5 and attn._kept is None
+    with torch.inference_mode(), constant_context():  # inference tensors: no version counter, the same answers
+        inference_ctx = ctx.clone()
+        torch.testing.assert_close(attn(x, inference_ctx), expected)
+        inference_ctx.mul_(2)
+        torch.testing.assert_close(attn(x, inference_ctx), other_expected)
+        torch.testing.assert_close(attn(x, 2 * ctx), other_expected)
+    assert len(calls) == 7
 
 
 def test_geglu_and_feedforward():

@@ -16,9 +16,8 @@ _keeping: contextvars.ContextVar[set["CrossAttention"] | None] = contextvars.Con
 @contextlib.contextmanager
 def constant_context() -> Iterator[None]:
     """Within this block, each cross-attention layer keeps the keys and values it projected from the last context and
-    reuses them while the context it gets is equal (same values, not a changed tensor), without gradients: a sampler
-    calls the network with the same text at every step. The weights must not change inside; all that was kept is
-    dropped at the end."""
+    reuses them while the context it gets has the same values, without gradients: a sampler calls the network with
+    the same text at every step. The weights must not change inside; all that was kept is dropped at the end."""
     keeping: set[CrossAttention] = set()
     token = _keeping.set(keeping)
     try:
@@ -60,7 +59,7 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_v = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner_dim, query_dim), nn.Dropout(dropout))
-        self._kept: tuple[torch.Tensor, int, torch.Tensor, torch.Tensor] | None = None  # see constant_context
+        self._kept: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # see constant_context
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         return t.unflatten(-1, (self.heads, self.dim_head)).transpose(1, 2)  # [B, N, H*D] -> [B, H, N, D]
@@ -69,12 +68,13 @@ class CrossAttention(nn.Module):
         """`to_k(context)`, `to_v(context)` split into heads; inside `constant_context()`, kept for an equal context."""
         keeping = None if torch.is_grad_enabled() else _keeping.get()
         if keeping is not None and self._kept is not None:
-            kept_context, version, k, v = self._kept
-            if kept_context._version == version and _equal(kept_context, context):  # and not changed in place
+            kept_context, k, v = self._kept
+            if _equal(kept_context, context):
                 return k, v
         k, v = self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
         if keeping is not None:
-            self._kept = (context, context._version, k, v)
+            # A copy: the caller may change its tensor in place (inference tensors have no version counter to tell).
+            self._kept = (context.clone(), k, v)
             keeping.add(self)
         return k, v
 

@@ -64,14 +64,17 @@ class CrossAttention(nn.Module):
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         return t.unflatten(-1, (self.heads, self.dim_head)).transpose(1, 2)  # [B, N, H*D] -> [B, H, N, D]
 
+    def _project_keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._split_heads(self.to_k(source)), self._split_heads(self.to_v(source))
+
     def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`to_k(context)`, `to_v(context)` split into heads; inside `constant_context()`, kept for an equal context."""
+        """The context's keys and values; inside `constant_context()`, kept for an equal context."""
         keeping = None if torch.is_grad_enabled() else _keeping.get()
         if keeping is not None and self._kept is not None:
             kept_context, k, v = self._kept
             if _equal(kept_context, context):
                 return k, v
-        k, v = self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
+        k, v = self._project_keys_values(context)
         if keeping is not None:
             # A copy: the caller may change its tensor in place (inference tensors have no version counter to tell).
             self._kept = (context.clone(), k, v)
@@ -79,10 +82,8 @@ class CrossAttention(nn.Module):
         return k, v
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        if context is None:
-            q, k, v = (self._split_heads(t) for t in (self.to_q(x), self.to_k(x), self.to_v(x)))
-        else:
-            q, (k, v) = self._split_heads(self.to_q(x)), self._keys_values(context)
+        q = self._split_heads(self.to_q(x))
+        k, v = self._project_keys_values(x) if context is None else self._keys_values(context)
         out = attention(q, k, v, backend=self.backend)
         return self.to_out(out.transpose(1, 2).flatten(2))
 

@@ -8,9 +8,10 @@
    implementation runs the same weights, noise and sampler in a subprocess (its `sgm` package would clash with
    ours in one process; only its missing `kornia` import is stubbed there), and the two samples are compared.
    Ours runs as its pipelines do on the CPU: weights packed (`load_pipeline`), and the text's cross-attention
-   keys and values kept across the sampling steps (`constant_context`, as `sample_from_noise`). `--repeats N` times
-   N pairs of forwards, then N pairs of samples, the two runs of a pair back to back; the speed-up is the median
-   over the pairs, so that load from other processes on a shared machine hits both alike.
+   keys and values kept across the sampling steps (`constant_context`, as `sample_from_noise`). `--forward-repeats`
+   pairs of forwards, then `--repeats` pairs of samples are timed, the two runs of a pair back to back (which goes
+   first alternates); the speed-up is the median over the pairs, so that load from other processes on a shared
+   machine hits both alike.
 2. Load time and peak RSS of assigning an SDXL-base-size fp16 safetensors file (sparse: its data is a hole) into
    the model built without allocating its parameters, in a fresh subprocess; target: peak RSS <= 1.3 x file size.
 """
@@ -204,6 +205,19 @@ def bench_load(folder: Path, dtype: str) -> dict:
     return result | {"file_bytes": path.stat().st_size}
 
 
+def _pairs(ours, reference, count: int) -> tuple[list[float], list[float]]:
+    """`count` pairs of timings of the two callables, back to back; which one goes first alternates, so neither
+    always meets the machine just after the other (its threads winding down, its data in the caches)."""
+    timings = []
+    for pair in range(count):
+        if pair % 2:
+            reference_seconds = reference()
+            timings.append((ours(), reference_seconds))
+        else:
+            timings.append((ours(), reference()))
+    return tuple(list(side) for side in zip(*timings, strict=True))
+
+
 def _paired(name: str, ours: list[float], reference: list[float]) -> str:
     """Each implementation's median and fastest, and the median of the per-pair speed-ups (reference / ours): the
     two runs of a pair are back to back, so load from other processes on a shared machine hits both alike."""
@@ -219,7 +233,8 @@ def main() -> None:
     parser.add_argument("--model-channels", type=int, default=128, help="UNet width (SD 2.1 itself: 320)")
     parser.add_argument("--latent-size", type=int, default=32, help="latent height and width (512 px: 64)")
     parser.add_argument("--skip-load", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3, help="timed pairs of forwards (samples: as many)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed pairs of samples")
+    parser.add_argument("--forward-repeats", type=int, default=15, help="timed pairs of forwards")
     parser.add_argument("--reference-child", nargs=2, metavar=("WEIGHTS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--load-dtype", default="fp16", help="dtype the weights are loaded as (the file is fp16)")
     parser.add_argument("--load-child", metavar="FILE", help=argparse.SUPPRESS)
@@ -248,17 +263,17 @@ def main() -> None:
         ours = UNetBench(instantiate, weights_path, args.steps, args.latent_size, ours=True)
         size = f"{args.latent_size}x{args.latent_size} latents, model_channels {args.model_channels}"
         if not os.environ.get("SGM_REFERENCE_DIR"):
-            forwards = [ours.forward_seconds() for _ in range(args.repeats)]
+            forwards = [ours.forward_seconds() for _ in range(args.forward_repeats)]
             samples = [ours.sample_seconds(folder / "ours.safetensors") for _ in range(args.repeats)]
             print(f"ours: forward (batch 2, {size}) median {statistics.median(forwards):.3f} s; {args.steps}-step "
                   f"CFG sample median {statistics.median(samples):.2f} s")  # fmt: skip
         else:
             reference = ReferenceChild(weights_path, folder / "reference.safetensors", args)
-            pairs = [(ours.forward_seconds(), reference.seconds("forward")) for _ in range(args.repeats)]
-            print(_paired(f"forward (batch 2, {size})", *zip(*pairs, strict=True)))
-            pairs = [(ours.sample_seconds(folder / "ours.safetensors"), reference.seconds("sample"))
-                     for _ in range(args.repeats)]  # fmt: skip
-            print(_paired(f"{args.steps}-step CFG sample", *zip(*pairs, strict=True)))
+            pairs = _pairs(ours.forward_seconds, lambda: reference.seconds("forward"), args.forward_repeats)
+            print(_paired(f"forward (batch 2, {size})", *pairs))
+            pairs = _pairs(lambda: ours.sample_seconds(folder / "ours.safetensors"),
+                           lambda: reference.seconds("sample"), args.repeats)  # fmt: skip
+            print(_paired(f"{args.steps}-step CFG sample", *pairs))
             reference.close()
             difference = (load_file(folder / "ours.safetensors")["sample"]
                           - load_file(folder / "reference.safetensors")["sample"]).abs().max()  # fmt: skip

@@ -123,6 +123,8 @@ def test_y_is_required_exactly_for_class_conditional_models():
 def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="num_heads or num_head_channels"):
         UNetModel(**{**TINY_CONFIGS["sd21"], "num_head_channels": -1})
+    with pytest.raises(ValueError, match="gets 0 heads of 1024 channels"):  # wider heads than channels
+        UNetModel(**{**TINY_CONFIGS["sd21"], "num_head_channels": 1024})
     with pytest.raises(ValueError, match="num_classes"):
         UNetModel(**{**TINY_CONFIGS["sd21"], "num_classes": "labels"})
     with pytest.raises(ValueError, match="adm_in_channels"):

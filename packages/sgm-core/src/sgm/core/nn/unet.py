@@ -128,6 +128,11 @@ class UNetModel(nn.Module):
                 heads, dim_head = num_heads, ch // num_heads
             else:
                 heads, dim_head = ch // num_head_channels, num_head_channels
+            if heads < 1 or dim_head < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: a transformer on {ch} channels gets {heads} heads of {dim_head} channels "
+                    f"(num_heads {num_heads}, num_head_channels {num_head_channels}): make the heads fit the channels"
+                )
             return self._make_transformer(ch, heads, dim_head, depth, disable_self_attn)
 
         def wants_transformer(level: int, index: int, ds: int) -> bool:

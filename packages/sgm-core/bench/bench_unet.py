@@ -211,10 +211,10 @@ def _pairs(ours, reference, count: int) -> tuple[list[float], list[float]]:
     timings = []
     for pair in range(count):
         if pair % 2:
-            reference_seconds = reference()
-            timings.append((ours(), reference_seconds))
+            reference_seconds, ours_seconds = reference(), ours()
         else:
-            timings.append((ours(), reference()))
+            ours_seconds, reference_seconds = ours(), reference()
+        timings.append((ours_seconds, reference_seconds))
     return tuple(list(side) for side in zip(*timings, strict=True))
 
 

@@ -8,6 +8,8 @@ once, reaches 90-140 on the UNet's large layers. The packed modules keep the blo
 one (no second copy). Inference only: no autograd, CPU, fp32; results equal the plain modules' up to float rounding.
 """
 
+import abc
+
 import torch
 import torch.nn as nn
 
@@ -26,7 +28,7 @@ def can_pack(module: nn.Module) -> bool:
     return type(module) is nn.Linear or (module.padding_mode == "zeros" and not isinstance(module.padding, str))
 
 
-class _Packed(nn.Module):
+class _Packed(nn.Module, abc.ABC):
     """What the packed modules share: the weight held blocked for the last input's shape, re-blocked when the
     shape changes (oneDNN picks its kernel, and the layout with it, per shape; a weight blocked for another shape
     is reordered again on every call), and state dicts that see the plain `weight` and `bias`."""
@@ -43,9 +45,9 @@ class _Packed(nn.Module):
         self._blocked = weight.detach().to(torch.float32).contiguous().to_mkldnn()
         self._blocked_for: tuple | None = None
 
+    @abc.abstractmethod
     def _reblock(self, layout: tuple) -> torch.Tensor:
-        """The weight blocked for inputs of `layout` (what `forward` passes to `_prepare`)."""
-        raise NotImplementedError  # abstract: each packed module blocks for its own oneDNN kernel
+        """The weight blocked for inputs of `layout` (what `forward` passes to `_prepare`), for this module's kernel."""
 
     @property
     def weight(self) -> torch.Tensor:

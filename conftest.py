@@ -1,6 +1,7 @@
 """Root pytest setup, loaded before any test module imports triton."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,3 +19,28 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# `../shared` beside the repository: the reference's configs and layouts and real test inputs; absent on users'
+# machines, where the tests that need it skip.
+SHARED = Path(__file__).resolve().parent.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared (reference configs, layouts and inputs) is not present")
+    return SHARED
+
+
+@pytest.fixture
+def shared_input():
+    """`shared_input(name)`: the path of a file in ../shared/inputs, skipping the test if it is absent."""
+
+    def get(name: str) -> Path:
+        path = SHARED / "inputs" / name
+        if not path.is_file():
+            pytest.skip(f"shared input {path} is not available")
+        return path
+
+    return get

@@ -6,7 +6,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from sgm.core.config import load_config, resolve
-from sgm.core.config.aliases import REFERENCE_TARGETS
+from sgm.core.config.registry import config_registry
+
+REFERENCE_TARGETS = config_registry().reference_targets
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "configs"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sgm.core import catalog
+from sgm.pipelines import catalog
 from sgm.core.checkpoint import write_sparse_safetensors
 from sgm.core.watermark import embed_watermark, save_png
 from sgm_cli.main import main
@@ -119,7 +119,7 @@ def test_inspect_garbage_file_is_one_line_exit_2(capsys, empty_workdir):
 
 def test_inspect_reports_closest_model(capsys, empty_workdir, monkeypatch):
     layout = {"model.diffusion_model.w": [[4, 4], "float32"], "first_stage_model.decoder.b": [[2], "float32"]}
-    monkeypatch.setattr("sgm.core.checkpoint.catalog_layouts", lambda: ({"sdxl-base": layout}, {"svd": "missing"}))
+    monkeypatch.setattr("sgm.pipelines.catalog.catalog_layouts", lambda: ({"sdxl-base": layout}, {"svd": "missing"}))
     write_sparse_safetensors(empty_workdir / "fits.safetensors", layout)
     status, out, _ = _run(capsys, "inspect", "fits.safetensors")
     assert status == 0 and "fits: sdxl-base" in out and "not compared (model code not installed): svd" in out

@@ -1,5 +1,5 @@
 """`sgm sample` end to end for the image models: the catalog's entries pointed at tiny random-weight versions of
-their configs (real text encoders, autoencoder and UNet; sgm.core.testing), with the checkpoints in ./checkpoints
+their configs (real text encoders, autoencoder and UNet; sgm.pipelines.testing), with the checkpoints in ./checkpoints
 under the official file names."""
 
 from pathlib import Path
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sgm.core import catalog
+from sgm.pipelines import catalog
 from sgm.core.checkpoint import write_sparse_safetensors
-from sgm.core.testing import install_tiny_model
+from sgm.pipelines.testing import install_tiny_model
 from sgm_cli.main import main
 
 MODELS = ("sd-2.1", "sdxl-base", "sdxl-refiner", "sdxl-turbo")

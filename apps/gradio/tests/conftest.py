@@ -18,9 +18,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
-from sgm.core import catalog
+from sgm.pipelines import catalog
 from sgm.core.config import instantiate
-from sgm.core.testing import FileResource, install_tiny_model
+from sgm.pipelines.testing import FileResource, install_tiny_model
 from sgm.kernels.backend import ENV_VAR as ATTENTION_ENV
 from sgm.video.testing import make_tiny_config
 from sgm_gradio.app import build_app
@@ -39,9 +39,9 @@ def _save_random_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def tiny_catalog(folder: Path) -> MappingProxyType:
-    """The catalog with tiny random-weight digits, image (sgm.core.testing) and video (sgm.video.testing) models
+    """The catalog with tiny random-weight digits, image (sgm.pipelines.testing) and video (sgm.video.testing) models
     whose checkpoints are in `folder` under their official names."""
-    from sgm.video.pipelines import build_pipeline
+    from sgm.pipelines import build_pipeline
 
     entries = dict(REAL_CATALOG)
     entries["digits"] = dataclasses.replace(entries["digits"], bundled_weights=None)
@@ -54,7 +54,7 @@ def tiny_catalog(folder: Path) -> MappingProxyType:
         OmegaConf.save(make_tiny_config(name), config_path)
         entries[name] = dataclasses.replace(entries[name], config=FileResource(str(config_path)))
         torch.manual_seed(0)
-        engine = build_pipeline(OmegaConf.load(config_path), device="cpu", progress=False).engine
+        engine = build_pipeline(OmegaConf.load(config_path), device="cpu").engine
         _save_random_weights(engine, folder / entries[name].file)
     entries[BROKEN_MODEL] = dataclasses.replace(entries[BROKEN_MODEL], config=entries["svd"].config)
     (folder / entries[BROKEN_MODEL].file).write_bytes(b"not a checkpoint")

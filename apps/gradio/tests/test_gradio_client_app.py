@@ -91,7 +91,7 @@ def test_image_to_video_returns_a_playable_mp4(client, tmp_path):
     )
     frames = iio.imread(video, index=None)
     assert frames.shape[:3] == (3, 16, 32)  # the tiny svd's 16x32 frames
-    assert params["image"] == "scene.png" and params["fps_id"] == 6
+    assert params["image"] == "scene.png" and params["fps"] == 7
 
 
 def test_orbit_follows_the_camera_table(client, tmp_path):

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from sgm.core.catalog import model_config
+from sgm.pipelines.catalog import model_config
 from sgm.core.config import instantiate
 from sgm.kernels import pack_weights, unpack_weights
 

@@ -175,7 +175,7 @@ class ReferenceChild:
 def load_main(path: Path, dtype: str) -> None:
     """Child process: build sdxl-base without allocating, assign the file as `dtype`, report time and peak RSS."""
     from sgm.core.checkpoint import load_checkpoint_into
-    from sgm.core.pipelines.loading import build_engine
+    from sgm.pipelines.loading import build_engine
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
@@ -193,7 +193,7 @@ def load_main(path: Path, dtype: str) -> None:
 
 
 def bench_load(folder: Path, dtype: str) -> dict:
-    from sgm.core.catalog import expected_layout
+    from sgm.pipelines.catalog import expected_layout
     from sgm.core.checkpoint import write_sparse_safetensors
 
     path = write_sparse_safetensors(folder / "sd_xl_base_sparse.safetensors", expected_layout("sdxl-base"), "float16")

@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from sgm.core.config import ConfigError, instantiate, load_config, resolve
-from sgm.core.config.aliases import ALLOWED_MODULE_PREFIXES, REFERENCE_TARGETS
+from sgm.core.config.registry import config_registry
+
+REFERENCE_TARGETS = config_registry().reference_targets
+ALLOWED_MODULE_PREFIXES = config_registry().config_modules
 
 
 def _write(tmp_path, name, text):

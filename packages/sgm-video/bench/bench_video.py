@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from sgm.video.pipelines import build_pipeline, model_config
+from sgm.pipelines import build_pipeline, model_config
 
 CONDITIONER = "model.params.conditioner_config.params.emb_models"
 MID_SIZE = {

@@ -11,7 +11,7 @@ from sgm.video.camera import (
     orbit_azimuths,
     sv3d_cameras,
 )
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 
 def test_one_elevation_is_repeated_and_polar_is_90_minus_it():
@@ -45,7 +45,7 @@ def test_azimuths_are_relative_to_the_last_view():
     ],
 )
 def test_bad_camera_lists_are_clear_errors(elev, azim, message):
-    with pytest.raises(VideoInputError, match=message):
+    with pytest.raises(SgmError, match=message):
         sv3d_cameras(elev, azim)
 
 

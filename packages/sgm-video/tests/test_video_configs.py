@@ -9,7 +9,8 @@ import torch
 
 from sgm.core.config import instantiate, load_config
 
-LAYOUTS = Path("/work/shared/reference/layouts")
+SHARED = Path(__file__).resolve().parents[4] / "shared"  # ../shared beside the repository
+LAYOUTS = SHARED / "reference" / "layouts"
 CONFIGS = resources.files("sgm.video").joinpath("configs/models")
 STEMS = sorted(p.name[: -len(".yaml")] for p in CONFIGS.iterdir() if p.name.endswith(".yaml"))
 PREFIX = "model.diffusion_model."

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from sgm.core.files import current_umask
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 from sgm.video.io import (
     composite_on_white,
     cover_resize,
@@ -50,21 +50,21 @@ def test_unreadable_inputs_are_one_clear_error(tmp_path, name):
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "bad.png").write_bytes(b"not a png")
     (tmp_path / "clip.txt").write_text("hello")
-    with pytest.raises(VideoInputError):
+    with pytest.raises(SgmError):
         load_frames(tmp_path / name)
 
 
 def test_take_frames_needs_enough_frames():
     frames = [Image.new("RGB", (8, 8))] * 3
     assert len(take_frames(frames, 2)) == 2
-    with pytest.raises(VideoInputError, match="needs at least 5"):
+    with pytest.raises(SgmError, match="needs at least 5"):
         take_frames(frames, 5)
 
 
 def test_cover_resize_keeps_aspect_by_cropping():
     image = Image.new("RGB", (100, 50))
     assert cover_resize(image, 64, 64).size == (64, 64)
-    with pytest.raises(VideoInputError):
+    with pytest.raises(SgmError):
         cover_resize(image, 60, 64)
 
 
@@ -100,7 +100,7 @@ def test_composite_on_white_is_alpha_blend():
 
 
 def test_bad_frame_ratio_is_an_error():
-    with pytest.raises(VideoInputError, match="image_frame_ratio"):
+    with pytest.raises(SgmError, match="image_frame_ratio"):
         frame_objects_on_white([_rgba_square()], size=32, image_frame_ratio=1.5)
 
 
@@ -108,7 +108,7 @@ def test_remove_background_keeps_rgba_and_explains_missing_model(tmp_path, monke
     rgba = [_rgba_square()]
     assert remove_background(rgba) is rgba
     monkeypatch.setenv("U2NET_HOME", str(tmp_path))
-    with pytest.raises(VideoInputError, match="rembg"):
+    with pytest.raises(SgmError, match="rembg"):
         remove_background([Image.new("RGB", (8, 8))])
 
 

@@ -8,8 +8,9 @@ import torch
 
 from sgm.core.config import instantiate, load_config
 
-LAYOUTS = Path("/work/shared/reference/layouts")
-REFERENCE_CONFIGS = Path("/work/shared/reference/configs")
+SHARED = Path(__file__).resolve().parents[4] / "shared"  # ../shared beside the repository
+LAYOUTS = SHARED / "reference" / "layouts"
+REFERENCE_CONFIGS = SHARED / "reference" / "configs"
 
 SAMPLING_STEMS = [
     "svd",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 from sgm.video.schedules import autoregressive_plan, sv4d_plan
 
 
@@ -33,7 +33,7 @@ def test_sv4d_plan_invariants():
 
 @pytest.mark.parametrize("n_frames", [20, 4, 25])
 def test_sv4d_plan_rejects_frame_counts_that_do_not_fit(n_frames):
-    with pytest.raises(VideoInputError):
+    with pytest.raises(SgmError):
         sv4d_plan(n_frames, 5)
 
 
@@ -62,5 +62,5 @@ def test_autoregressive_plan_invariants(n_frames, frames_per_pass):
 
 
 def test_autoregressive_plan_needs_enough_frames():
-    with pytest.raises(VideoInputError, match="at least"):
+    with pytest.raises(SgmError, match="at least"):
         autoregressive_plan(4, 5)

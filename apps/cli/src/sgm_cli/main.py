@@ -23,24 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from sgm.core.config import ConfigError
-    from sgm.core.errors import SgmError
-
-    errors: tuple[type[BaseException], ...] = (SgmError, ConfigError)
-    try:
-        from sgm.video.errors import VideoInputError
-    except ImportError:
-        return errors
-    return (*errors, VideoInputError)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    from sgm.core.errors import SgmError  # ConfigError is one too
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except _user_errors() as error:
+    except SgmError as error:
         message = " ".join(str(error).split("\n"))
         print(f"sgm: error: {message}", file=sys.stderr)
         return USAGE_ERROR

@@ -1,7 +1,7 @@
 """The controls tabs share: sampler settings, image size, video options, and the SV3D camera-orbit editor."""
 
 import gradio as gr
-from sgm.core.pipelines import SAMPLERS
+from sgm.pipelines import SAMPLERS
 from sgm.video.camera import orbit_azimuths
 
 ORBIT_FRAMES = 21  # SV3D renders 21 views
@@ -57,8 +57,8 @@ def video_controls(frames: int, steps: int, with_motion: bool = True) -> dict:
             controls["steps"] = gr.Slider(1, 100, value=steps, step=1, label="Steps")
         if with_motion:
             with gr.Row():
-                controls["fps_id"] = gr.Slider(1, 30, value=6, step=1, label="Frame rate id (fps - 1)")
-                controls["motion_bucket_id"] = gr.Slider(1, 255, value=127, step=1, label="Motion amount")
+                controls["fps"] = gr.Slider(1, 30, value=7, step=1, label="Frame rate (conditioned on and written at)")
+                controls["motion_bucket_id"] = gr.Slider(0, 1023, value=127, step=1, label="Motion amount")
         with gr.Row():
             controls["cond_aug"] = gr.Slider(0.0, 0.5, value=0.02, step=0.01, label="Conditioning noise")
             controls["decoding_t"] = gr.Slider(

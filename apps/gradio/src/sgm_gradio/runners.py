@@ -1,5 +1,5 @@
-"""The app's calls into the packages' pipelines, one method per tab: `sgm.core.pipelines` (digits, text to image,
-image to image, the SDXL refiner) and `sgm.video.pipelines` (image to video, orbit, video to 4D). Uploads are
+"""The app's calls into the packages' pipelines, one method per tab: `sgm.pipelines` (digits, text to image,
+image to image, the SDXL refiner) and `sgm.pipelines` (image to video, orbit, video to 4D). Uploads are
 checked here before any model loads; every step of every stage reports to `hooks.step`, which also ends a stopped
 run. Loaded pipelines stay loaded while the next run needs the same models."""
 
@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sgm.video.pipelines import ORBIT_FPS
 
 from sgm_gradio.jobs import RunHooks
 from sgm_gradio.outputs import RunOutput
@@ -22,7 +20,7 @@ REFINABLE_LAYOUTS = ("sd_xl_base",)  # models whose latents the SDXL refiner rea
 
 def checkpoint_status(model: str) -> str | None:
     """None when the model's checkpoint is found, else the catalog's sentence naming the file and where it goes."""
-    from sgm.core.catalog import find_checkpoint
+    from sgm.pipelines.catalog import find_checkpoint
     from sgm.core.errors import SgmError
 
     try:
@@ -35,13 +33,14 @@ def checkpoint_status(model: str) -> str | None:
 # The catalog's sampling defaults that tab controls show, by the controls' names.
 DEFAULT_CONTROLS = {"sampler": "sampler", "steps": "steps", "cfg": "guidance", "width": "width", "height": "height",
                     "strength": "strength", "refiner_strength": "refiner_strength", "num_frames": "num_frames",
-                    "fps_id": "fps_id", "motion_bucket_id": "motion_bucket_id", "cond_aug": "cond_aug",
-                    "decoding_t": "decoding_t", "elevation_deg": "elevation"}  # fmt: skip
+                    "fps": "fps", "motion_bucket_id": "motion_bucket_id", "cond_aug": "cond_aug",
+                    "decoding_t": "decoding_t", "elevations_deg": "elevation"}  # fmt: skip
 
 
 def model_defaults(model: str) -> dict[str, Any]:
-    """The model's catalog sampling defaults (e.g. Turbo: 1 Euler ancestral step, guidance 1) by control name."""
-    from sgm.core.catalog import get_entry
+    """The model's sampling defaults (its config's `sampling:` block, e.g. Turbo: 1 Euler ancestral step, guidance 1)
+    by control name."""
+    from sgm.pipelines.catalog import get_entry
 
     defaults = get_entry(model).defaults
     return {control: defaults[key] for key, control in DEFAULT_CONTROLS.items() if key in defaults}
@@ -57,7 +56,7 @@ class LoadedPipelines:
         self._loaded: dict[tuple[str, Path], Any] = {}
 
     def get(self, models: list[str], load: Callable[[str, Path], Any], hooks: RunHooks) -> list[Any]:
-        from sgm.core.catalog import find_checkpoint
+        from sgm.pipelines.catalog import find_checkpoint
 
         keys = [(model, find_checkpoint(model)) for model in models]
         with self._lock:
@@ -95,21 +94,16 @@ class PipelineRunners:
         return {"digits": self.digits, "txt2img": self.txt2img, "img2img": self.img2img, "img2vid": self.img2vid,
                 "orbit": self.orbit, "vid2_4d": self.vid2_4d}  # fmt: skip
 
-    def _load_image_model(self, model: str, checkpoint: Path):
-        from sgm.core.pipelines import load_pipeline
+    def _load(self, model: str, checkpoint: Path):
+        from sgm.pipelines import load_pipeline
 
         return load_pipeline(model, ckpt=checkpoint, device=self.runtime.device, dtype=self.runtime.dtype)
 
-    def _load_video_model(self, model: str, checkpoint: Path):
-        from sgm.video.pipelines import load_pipeline
-
-        return load_pipeline(model, checkpoint, device=self.runtime.device, dtype=self.runtime.dtype)
-
     def _image_models(self, models: list[str], hooks: RunHooks) -> list:
-        return self.loaded.get(models, self._load_image_model, hooks)
+        return self.loaded.get(models, self._load, hooks)
 
     def _with_refiner(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
-        from sgm.core.catalog import get_entry
+        from sgm.pipelines.catalog import get_entry
 
         if not settings.get("refiner"):
             return self._image_models([model], hooks)
@@ -124,7 +118,7 @@ class PipelineRunners:
         return RunOutput(images=list(images), info=_placement(pipeline))
 
     def txt2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        from sgm.core.pipelines import txt2img_with_refiner
+        from sgm.pipelines import txt2img_with_refiner
 
         pipelines = self._with_refiner(model, settings, hooks)
         request = {
@@ -167,30 +161,30 @@ class PipelineRunners:
 
     def img2vid(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
         image = load_image(settings["image"], self.limits)
-        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        (pipeline,) = self.loaded.get([model], self._load, hooks)
         frames = pipeline.image_to_video(
             image,
-            fps_id=int(settings["fps_id"]),
+            fps=int(settings["fps"]),
             motion_bucket_id=int(settings["motion_bucket_id"]),
             **_video_options(settings, hooks),
         )
-        return RunOutput(videos=[frames], fps=int(settings["fps_id"]) + 1, info=_placement(pipeline))
+        return RunOutput(videos=[frames], fps=int(settings["fps"]), info=_placement(pipeline))
 
     def orbit(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
         image = load_image(settings["image"], self.limits)
         orbit = [(float(row[0]), float(row[1])) for row in settings["orbit"]]
         if len(orbit) != int(settings["num_frames"]):
             raise ValueError(f"The orbit table has {len(orbit)} views but Frames is {int(settings['num_frames'])}.")
-        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        (pipeline,) = self.loaded.get([model], self._load, hooks)
         cameras = {}
-        if pipeline.sampling["pipeline"] == "orbit_posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
+        if pipeline.sampling.get("cameras") == "posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
             cameras = {"elevations_deg": [e for e, _ in orbit], "azimuths_deg": [a for _, a in orbit]}
         frames = pipeline.image_to_orbit(image, **cameras, **_video_options(settings, hooks))
-        return RunOutput(videos=[frames], fps=ORBIT_FPS, info=_placement(pipeline))
+        return RunOutput(videos=[frames], fps=int(pipeline.sampling["fps"]), info=_placement(pipeline))
 
     def vid2_4d(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
         frames = load_video_frames(settings["video"], self.limits)
-        (pipeline,) = self.loaded.get([model], self._load_video_model, hooks)
+        (pipeline,) = self.loaded.get([model], self._load, hooks)
         views = pipeline.video_to_4d(
             frames,
             elevations_deg=float(settings["elevation"]),
@@ -199,7 +193,7 @@ class PipelineRunners:
             seed=int(settings["seed"]),
             callback=hooks.step,
         )
-        return RunOutput(videos=list(views), fps=ORBIT_FPS, info=_placement(pipeline))
+        return RunOutput(videos=list(views), fps=int(pipeline.sampling["fps"]), info=_placement(pipeline))
 
 
 def _sampling(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:

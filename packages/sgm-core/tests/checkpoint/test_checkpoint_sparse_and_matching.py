@@ -52,7 +52,7 @@ def test_match_models_on_tiny_layouts(tmp_path):
 
 
 def test_equal_layouts_list_the_model_named_like_the_file_first(tmp_path):
-    from sgm.core.catalog import CATALOG
+    from sgm.pipelines.catalog import CATALOG
 
     layout = _tiny_layouts()["base"]
     path = write_sparse_safetensors(tmp_path / CATALOG["sd-2.1-768"].file, layout)

@@ -2,7 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sgm.core.nn.attention import CrossAttention, MemoryEfficientCrossAttention, attention_class, constant_context
+from sgm.core.inference import constant_context
+from sgm.core.inference.kept_context import keep_context_projections
+from sgm.core.nn.attention import CrossAttention, MemoryEfficientCrossAttention, attention_class
 from sgm.core.nn.transformer import GEGLU, BasicTransformerBlock, FeedForward, SpatialTransformer
 from sgm.kernels import use_backend
 
@@ -56,6 +58,8 @@ def test_constant_context_reuses_keys_and_values_for_an_equal_context_only():
     x, ctx = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 7, 10, dtype=torch.float64)
     expected, other_expected, other_query = attn(x, ctx), attn(x, 2 * ctx), attn(x.flip(1), ctx)
     calls = _counting_projections(attn)
+    assert keep_context_projections(attn) == 1
+    kept = attn.context_keys_values
     with torch.no_grad(), constant_context():
         torch.testing.assert_close(attn(x, ctx), expected)
         torch.testing.assert_close(attn(x, ctx.clone()), expected)  # a new tensor with the same values
@@ -66,11 +70,11 @@ def test_constant_context_reuses_keys_and_values_for_an_equal_context_only():
         attn(x, changed)
         changed.mul_(0.5)  # changed in place: its values are ctx's now, and the kept ones are stale
         torch.testing.assert_close(attn(x, changed), expected)
-        assert len(calls) == 3 and attn._kept is not None
-    assert attn._kept is None  # dropped at the end of the block
+        assert len(calls) == 3 and kept.kept is not None
+    assert kept.kept is None  # dropped at the end of the block
     with constant_context():  # with gradients: nothing kept
         attn(x, ctx), attn(x, ctx)
-    assert len(calls) == 5 and attn._kept is None
+    assert len(calls) == 5 and kept.kept is None
     with torch.inference_mode(), constant_context():  # inference tensors: no version counter, the same answers
         inference_ctx = ctx.clone()
         torch.testing.assert_close(attn(x, inference_ctx), expected)

@@ -16,11 +16,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgm.core.checkpoint import catalog_layouts, rank_models, read_layout
+    from sgm.core.checkpoint import rank_models, read_layout
+    from sgm.pipelines.catalog import catalog_layouts, official_file_names
 
     file_layout = read_layout(args.file, allow_pickle=args.allow_pickle)  # an unreadable file fails here, fast
     layouts, unavailable = catalog_layouts()
-    ranked = rank_models(args.file, layouts, allow_pickle=args.allow_pickle)
+    ranked = rank_models(args.file, layouts, file_names=official_file_names(), allow_pickle=args.allow_pickle)
     fits = [match.name for match in ranked if match.diff.fits]
     print(f"{args.file}: {len(file_layout)} tensors")
     if fits:

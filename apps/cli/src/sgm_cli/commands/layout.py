@@ -23,7 +23,7 @@ def format_layout(layout: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgm.core import catalog
+    from sgm.pipelines import catalog
 
     print(format_layout(catalog.expected_layout(catalog.get_entry(args.name).name)))
     return 0

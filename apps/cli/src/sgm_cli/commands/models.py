@@ -14,7 +14,7 @@ def add_parser(subparsers) -> None:
 
 
 def table_rows() -> list[tuple[str, ...]]:
-    from sgm.core import catalog
+    from sgm.pipelines import catalog
 
     rows = [("NAME", "TASK", "FILE", "WHERE TO GET IT", "PRESENT")]
     for entry in catalog.CATALOG.values():
@@ -24,7 +24,7 @@ def table_rows() -> list[tuple[str, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgm.core import catalog
+    from sgm.pipelines import catalog
 
     rows = table_rows()
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -1,21 +1,23 @@
-"""`sgm sample`: check the options against the model, then hand a SampleRequest to the model's pipeline."""
+"""`sgm sample`: the options become one `sgm.pipelines.Request`, which the pipelines check and run."""
 
 import argparse
-import importlib
 from pathlib import Path
-
-from sgm_cli.commands import video_options
+from typing import Any
 
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
+# Video flags whose --help lists each model's default (from the models' `sampling:` blocks).
+DEFAULTS_IN_HELP = ("num_frames", "fps", "motion_bucket_id", "cond_aug", "min_cfg", "encoding_t", "decoding_t",
+                    "img_size")  # fmt: skip
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "sample",
         help="generate images (or videos) with a model; with no options, the embedded digits model",
-        description="Generate with a catalog model. Unset options take the model's defaults (`sgm models`); "
-        "outputs are numbered PNGs under ./outputs/<model>/ that never overwrite earlier ones.",
+        description="Generate with a catalog model. Unset options take the model's defaults (`sgm models NAME`); "
+        "outputs are numbered PNGs (or videos) under ./outputs/<model>/ that never overwrite earlier ones. An option "
+        "the model has no use for is refused.",
     )
     add = parser.add_argument
     add("--model", default="digits", help="model name from `sgm models` (default: digits)")
@@ -27,118 +29,95 @@ def add_parser(subparsers) -> None:
     add("--sampler", help="sampler name, e.g. EulerEDMSampler, DPMPP2MSampler, EulerAncestralSampler")
     add("--discretization", help="noise schedule: LegacyDDPMDiscretization, EDMDiscretization or "
         "TurboSubstepDiscretization (default: the model's)")
-    add("--seed", type=int, help="random seed (default: the model's)")
+    add("--seed", type=int, help="random seed, 0 to 2^32 - 1 (default: the model's)")
     add("--width", type=int, help="image width in pixels, a multiple of the model's size step")
     add("--height", type=int, help="image height in pixels, a multiple of the model's size step")
-    add("--num", type=int, default=1, help="number of images (default: 1)")
-    add("--init-image", type=Path, help="start from this image (img2img), or the input image of video models")
+    add("--num", type=int, help="number of images (default: 1)")
+    add("--init-image", type=Path, help="start from this image (img2img)")
     add("--strength", type=float, help="img2img strength in (0, 1]: how much of the image is re-noised")
     add("--refiner", help="refine with this model afterwards, e.g. sdxl-refiner")
     add("--refiner-strength", type=float, help="share of the schedule the refiner samples, in (0, 1]")
+    add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
     add("--ckpt", type=Path, help="checkpoint file (default: the official name in ./checkpoints)")
     add("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")
-    add("--dtype", choices=DTYPES, help="weights dtype (default: the model's)")
+    add("--dtype", choices=DTYPES, help="weights dtype (default: fp32)")
     add("--output", type=Path, help="output folder (default: ./outputs/<model>)")
     add("--no-watermark", action="store_true", help="do not embed the invisible watermark")
-    add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")
     add("--attention", choices=ATTENTION_BACKENDS, help="attention kernel backend for the whole model")
-    video_options.add_arguments(parser)
+    _add_video_arguments(parser)
     parser.set_defaults(run=run)
 
 
-def _positive(name: str, value, *, upper: float | None = None) -> None:
-    from sgm.core.errors import SgmError
+def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("video models (svd*, sv3d-*, sv4d*)")
+    add = group.add_argument
+    add("--input", "--input-path", type=Path, help="the input: an image (svd, sv3d), a video, a folder of frames or "
+        "a pattern such as 'frames/*.png' (sv4d)")
+    add("--num-frames", type=int, help="frames to generate (SVD, SV3D), or input frames to use (SV4D)" +
+        _defaults_text("num_frames"))
+    add("--fps", type=int, help="frame rate the video is conditioned on and written at (SVD)" + _defaults_text("fps"))
+    add("--motion-bucket-id", type=int, help="amount of motion, 0-1023, more with higher values (SVD)" +
+        _defaults_text("motion_bucket_id"))
+    add("--cond-aug", type=float, help="noise added to the conditioning image (SVD, SV3D)" +
+        _defaults_text("cond_aug"))
+    add("--min-cfg", type=float, help="guidance scale at the low end of the per-frame ramp (--cfg is the high end)" +
+        _defaults_text("min_cfg"))
+    add("--elevations-deg", type=float, nargs="+", metavar="DEG", help="camera elevation(s) in degrees: one value, "
+        "or one per view (21 for sv3d-p); default: sv3d-p and sv4d 10, sv4d2 0 (not for svd, sv3d-u)")
+    add("--azimuths-deg", type=float, nargs="+", metavar="DEG", help="camera azimuths in degrees, one per view (21 "
+        "for sv3d-p), going round in increasing order and ending at the input view; default: an even orbit")
+    add("--encoding-t", type=int, help="frames the VAE encodes at once; lower saves memory (SV4D)" +
+        _defaults_text("encoding_t"))
+    add("--decoding-t", type=int, help="frames the VAE decodes at once; lower saves memory" +
+        _defaults_text("decoding_t"))
+    add("--img-size", type=int, help="square frame size in pixels (SV3D, SV4D)" + _defaults_text("img_size"))
+    add("--remove-bg", action="store_true", default=None, help="cut the object out with rembg first (needs its "
+        "model file in $U2NET_HOME offline)")
+    add("--image-frame-ratio", type=float, help="fraction of the frame the centred object spans, in (0, 1]")
+    add("--format", choices=("mp4", "gif", "frames"), help="video output: mp4 (default), gif or frames (a folder "
+        "of PNGs per video)")
 
-    if value is None:
-        return
-    if not value > 0 or (upper is not None and value > upper):
-        bound = f" and at most {upper}" if upper is not None else ""
-        raise SgmError(f"--{name} must be more than 0{bound}, got {value}")
 
+def _defaults_text(key: str) -> str:
+    """`; default: 14 (svd, svd-image-decoder), 25 (svd-xt, ...)` from the models' sampling blocks."""
+    from sgm.pipelines.catalog import CATALOG
 
-def _check_size(entry, width: int | None, height: int | None) -> None:
-    from sgm.core.errors import SgmError
-
-    for name, value in (("width", width), ("height", height)):
-        if value is not None and (value <= 0 or value % entry.size_multiple):
-            raise SgmError(f"--{name} {value}: {entry.name} needs a positive multiple of {entry.size_multiple}")
-
-
-def _check_sampling(entry, args: argparse.Namespace) -> None:
-    from sgm.core.pipelines.sampler_settings import SamplerSettings
-
-    options = dict(entry.defaults)
-    chosen = {"steps": args.steps, "cfg": args.cfg, "sampler": args.sampler, "discretization": args.discretization}
-    options.update({key: value for key, value in chosen.items() if value is not None})
-    if args.cfg is not None:
-        options.pop("guidance", None)
-    SamplerSettings.from_options(options)  # unknown names and bad numbers are an SgmError listing what is valid
-
-
-def _pipeline_function(entry):
-    from sgm.core.errors import SgmError
-
-    module_name, _, function_name = entry.pipeline.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name, None)
-    except ModuleNotFoundError as error:
-        function, module_name = None, f"{module_name} ({error.name} is not installed)"
-    if function is None:
-        raise SgmError(f"sampling {entry.name} needs {entry.pipeline}, which this install does not provide yet")
-    return function
+    by_value: dict[Any, list[str]] = {}
+    for entry in CATALOG.values():
+        value = entry.defaults.get(key) if entry.is_video else None
+        if value is not None:
+            by_value.setdefault(value, []).append(entry.name)
+    return "; default: " + ", ".join(f"{value} ({', '.join(names)})" for value, names in by_value.items())
 
 
 def build_request(args: argparse.Namespace):
-    """The checked request; every problem a user can fix is an SgmError before any model loads or file is written."""
-    from sgm.core import catalog
-    from sgm.core.errors import SgmError
-    from sgm.core.pipelines.request import SampleRequest
-    from sgm.core.watermark import read_image
+    """The `Request` the options describe (checked by the pipelines before anything loads)."""
+    from sgm.pipelines import Request
 
-    entry = catalog.get_entry(args.model)
-    options = video_options.request_options(entry, args)  # before any other check: flags the model has no use for
-    _positive("steps", args.steps)
-    _positive("num", args.num)
-    _positive("strength", args.strength, upper=1.0)
-    _positive("refiner-strength", args.refiner_strength, upper=1.0)
-    _check_size(entry, args.width, args.height)
-    _check_sampling(entry, args)
-    if args.class_label is not None and entry.task != "class2img":
-        raise SgmError(f"--class is for class-conditional models; {entry.name} is a {entry.task} model")
-    if entry.task in ("img2video", "img2orbit", "video2views") and args.init_image is None:
-        raise SgmError(f"{entry.name} generates from an input: pass it with --init-image PATH")
-    if args.init_image is not None and entry.task != "video2views":
-        read_image(args.init_image)  # unreadable or missing: one clear line
-    if args.init_image is not None and entry.task == "video2views" and not args.init_image.is_file():
-        raise SgmError(f"input video not found: {args.init_image}")
-    refiner_ckpt = None
-    if args.refiner is not None:
-        refiner = catalog.get_entry(args.refiner)
-        if refiner.task != "img2img":
-            raise SgmError(f"--refiner {refiner.name} is a {refiner.task} model, not a refiner")
-        refiner_ckpt = catalog.find_checkpoint(refiner.name)
-    ckpt = catalog.find_checkpoint(entry.name, args.ckpt)
-    return SampleRequest(
-        model=entry.name, output=args.output or Path("outputs") / entry.name, prompt=args.prompt,
-        negative_prompt=args.negative_prompt, steps=args.steps, cfg=args.cfg, sampler=args.sampler,
-        discretization=args.discretization, seed=args.seed, width=args.width, height=args.height, num=args.num,
-        init_image=args.init_image, strength=args.strength, refiner=args.refiner,
-        refiner_strength=args.refiner_strength, refiner_ckpt=refiner_ckpt, ckpt=ckpt, device=args.device,
-        dtype=args.dtype, watermark=not args.no_watermark, class_label=args.class_label,
-        allow_pickle=args.allow_pickle, attention=args.attention, options=options,
+    return Request(
+        model=args.model, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        class_label=args.class_label, init_image=args.init_image, strength=args.strength, refiner=args.refiner,
+        refiner_strength=args.refiner_strength, input=args.input, num=args.num, seed=args.seed, steps=args.steps,
+        cfg=args.cfg, min_cfg=args.min_cfg, sampler=args.sampler, discretization=args.discretization,
+        width=args.width, height=args.height, img_size=args.img_size, num_frames=args.num_frames, fps=args.fps,
+        motion_bucket_id=args.motion_bucket_id, cond_aug=args.cond_aug,
+        elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),
+        remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
+        decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
+        attention=args.attention, watermark=not args.no_watermark, allow_pickle=args.allow_pickle,
     )  # fmt: skip
 
 
+def _one_or_many(values: list[float] | None, *, keep: bool = False):
+    if values is None:
+        return None
+    return tuple(values) if keep or len(values) > 1 else values[0]
+
+
 def run(args: argparse.Namespace) -> int:
-    from sgm.core import catalog
+    from sgm.pipelines import run as run_request
 
-    request = build_request(args)
-    pipeline = _pipeline_function(catalog.get_entry(request.model))
-    from sgm.kernels.backend import default_backend, use_backend
-
-    with use_backend(request.attention or default_backend()):  # one switch for every attention and norm call
-        paths = pipeline(request) or []
-    for path in paths:
+    for path in run_request(build_request(args)):
         print(path)
     return 0

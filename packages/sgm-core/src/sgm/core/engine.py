@@ -6,6 +6,7 @@ training settings stored here. Attribute names are the reference's, so state-dic
 """
 
 import contextlib
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ import torch.nn as nn
 from omegaconf import DictConfig
 
 from sgm.core.config import ConfigError, instantiate, resolve
-from sgm.core.nn.attention import constant_context
+from sgm.core.inference.kept_context import constant_context
 
 OPENAI_WRAPPER = "sgm.core.engine.OpenAIWrapper"
 # The reference's stand-in for "no conditioning": a conditioner without embedders.
@@ -209,9 +210,12 @@ class DiffusionEngine(nn.Module):
                 "DiffusionEngine.sample needs shape, the latent shape without the batch axis, e.g. (4, 64, 64)"
             )
         randn = torch.randn(batch_size, *shape).to(self.device)  # drawn on the CPU, as the reference, for any device
-
-        def denoiser(x: torch.Tensor, sigma: torch.Tensor, c: Mapping[str, torch.Tensor]) -> torch.Tensor:
-            return self.denoiser(self.model, x, sigma, c, **kwargs)
-
         with constant_context():  # the conditioning is the same at every step
-            return self.sampler(denoiser, randn, cond, uc=uc)
+            return self.sampler(functools.partial(self.denoise, **kwargs), randn, cond, uc=uc)
+
+    def denoise(
+        self, x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor], **network_inputs: Any
+    ) -> torch.Tensor:
+        """D(x, sigma): the denoiser's estimate of the clean latents, the function every sampler calls;
+        `network_inputs` go on to the network (e.g. a video UNet's `num_video_frames`)."""
+        return self.denoiser(self.model, x, sigma, cond, **network_inputs)

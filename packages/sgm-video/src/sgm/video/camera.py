@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 SV3D_ORBIT_VIEWS = 21  # the views of SV3D's orbit (the input view last)
 # SV4D picks 9 of the 21 SV3D orbit views (after moving the input view first): the input view and 8 novel ones.
@@ -22,9 +22,9 @@ def _as_list(values: float | Sequence[float], name: str) -> list[float]:
     try:
         out = [float(v) for v in values]
     except (TypeError, ValueError) as error:
-        raise VideoInputError(f"{name} must be a number or a list of numbers, got {values!r}") from error
+        raise SgmError(f"{name} must be a number or a list of numbers, got {values!r}") from error
     if not all(math.isfinite(v) for v in out):
-        raise VideoInputError(f"{name} must be finite numbers, got {out}")
+        raise SgmError(f"{name} must be finite numbers, got {out}")
     return out
 
 
@@ -34,9 +34,9 @@ def elevations(elevations_deg: float | Sequence[float], count: int) -> list[floa
     if len(values) == 1:
         values = values * count
     if len(values) != count:
-        raise VideoInputError(f"give 1 elevation or a list of {count} (elevations_deg), got {len(values)}")
+        raise SgmError(f"give 1 elevation or a list of {count} (elevations_deg), got {len(values)}")
     if any(abs(v) > 90 for v in values):
-        raise VideoInputError(f"elevations_deg must lie in [-90, 90] degrees, got {values}")
+        raise SgmError(f"elevations_deg must lie in [-90, 90] degrees, got {values}")
     return values
 
 
@@ -55,10 +55,10 @@ def azimuths(azimuths_deg: Sequence[float] | None, count: int, default: Sequence
         return list(default) if default is not None else orbit_azimuths(count)
     values = _as_list(azimuths_deg, "azimuths_deg")
     if len(values) != count:
-        raise VideoInputError(f"give a list of {count} azimuths (azimuths_deg), got {len(values)}")
+        raise SgmError(f"give a list of {count} azimuths (azimuths_deg), got {len(values)}")
     relative = [(a - values[-1]) % 360 for a in values[:-1]]
     if any(b <= a for a, b in zip(relative, relative[1:])):
-        raise VideoInputError(
+        raise SgmError(
             f"azimuths_deg must go round in increasing order relative to the last view, got {values}"
         )
     return values

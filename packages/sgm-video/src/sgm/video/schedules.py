@@ -8,7 +8,7 @@ checked without a network.
 
 from dataclasses import dataclass
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,13 @@ def sv4d_plan(n_frames: int = 21, frames_per_pass: int = 5) -> SV4DPlan:
     """
     step = frames_per_pass - 1
     if frames_per_pass < 2 or n_frames < frames_per_pass or (n_frames - 1) % step:
-        raise VideoInputError(
+        raise SgmError(
             f"SV4D samples {frames_per_pass} frames per pass; n_frames must be 1 + a multiple of {step} "
             f"(at least {frames_per_pass}), got {n_frames}"
         )
     anchor_frames = tuple(range(step, n_frames, step))
     if len(anchor_frames) != frames_per_pass:
-        raise VideoInputError(
+        raise SgmError(
             f"SV4D's anchor pass samples {frames_per_pass} frames, so n_frames must be {step * frames_per_pass + 1}, "
             f"got {n_frames}"
         )
@@ -80,9 +80,9 @@ def autoregressive_plan(n_frames: int, frames_per_pass: int) -> tuple[SamplingPa
     0-4, 4-8, ..., 16-20 for the 8-view model (T = 5).
     """
     if frames_per_pass < 2:
-        raise VideoInputError(f"frames_per_pass must be at least 2, got {frames_per_pass}")
+        raise SgmError(f"frames_per_pass must be at least 2, got {frames_per_pass}")
     if n_frames < frames_per_pass:
-        raise VideoInputError(f"this model samples {frames_per_pass} frames per pass; give at least that many")
+        raise SgmError(f"this model samples {frames_per_pass} frames per pass; give at least that many")
     starts = list(range(0, n_frames - frames_per_pass + 1, frames_per_pass - 1))
     if starts[-1] + frames_per_pass < n_frames:
         starts.append(n_frames - frames_per_pass)

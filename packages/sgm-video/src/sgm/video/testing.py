@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sgm.video.pipelines.loading import model_config
+from sgm.video.registry import MODELS
 
 # An open_clip CLIP config that builds in well under a second; its embed_dim is the UNet's context_dim.
 TINY_OPEN_CLIP = {
@@ -20,16 +20,23 @@ TINY_UNET = {"model_channels": 32, "attention_resolutions": [1], "num_res_blocks
              "num_head_channels": 16, "context_dim": 16}  # fmt: skip
 SHRINK = 32  # timestep-embedding widths (outdim) and the UNet's adm_in_channels are divided by this
 
-# Per pipeline kind: the sampling defaults, and (SV4D 2.0) each embedder's frames per pass.
+# Per task: the sampling defaults.
 TINY_SAMPLING = {
-    "image_to_video": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 32},
-    "orbit": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 16},
-    "orbit_posed": {"num_frames": 2, "num_steps": 1, "decoding_t": 2, "height": 16, "width": 16},
-    "video_to_4d": {"n_frames": 3, "frames_per_pass": 2, "views": 2, "num_steps": 1, "img_size": 16,
+    "img2video": {"num_frames": 2, "steps": 1, "decoding_t": 2, "height": 16, "width": 32},
+    "img2orbit": {"num_frames": 2, "steps": 1, "decoding_t": 2, "img_size": 16},
+    "video2views": {"num_frames": 3, "frames_per_pass": 2, "views": 2, "steps": 1, "img_size": 16,
                     "encoding_t": 2, "decoding_t": 4, "azimuths_deg": [0, 120, 240]},
 }  # fmt: skip
 # SV4D's anchor-then-dense schedule keeps its 8 views (picked from SV3D's 21-view orbit): 3 frames, 2 per pass.
-TINY_ANCHOR_DENSE = {"n_frames": 3, "views": 8, "azimuths_deg": None}
+TINY_ANCHOR_DENSE = {"num_frames": 3, "views": 8, "azimuths_deg": None}
+
+
+def shipped_config(name: str) -> DictConfig:
+    """The full config (`sampling` and `model`) of a model this package ships, by catalog name."""
+    from importlib import resources
+
+    files = {spec["name"]: spec["config"] for spec in MODELS}
+    return OmegaConf.create(resources.files("sgm.video").joinpath(f"configs/models/{files[name]}").read_text())
 
 
 def _sv4d_cond_frames(frames: int, views: int) -> dict[str, int]:
@@ -69,15 +76,15 @@ def _shrink(node: Any, cond_frames: dict) -> None:
 
 def make_tiny_config(name: str) -> DictConfig:
     """Catalog model `name`'s shipped config with tiny widths and sampling defaults (1 step, a few 16 px frames)."""
-    config: Any = OmegaConf.to_container(model_config(name), resolve=True)
-    kind = config["sampling"]["pipeline"]
+    config: Any = OmegaConf.to_container(shipped_config(name), resolve=True)
+    kind = config["sampling"]["task"]
     config["sampling"].update(TINY_SAMPLING[kind])
     if config["sampling"].get("schedule") == "anchor_dense":
         config["sampling"].update(TINY_ANCHOR_DENSE)
     sampling = config["sampling"]
-    cond_frames = _sv4d_cond_frames(sampling["frames_per_pass"], sampling["views"]) if kind == "video_to_4d" else {}
+    cond_frames = _sv4d_cond_frames(sampling["frames_per_pass"], sampling["views"]) if kind == "video2views" else {}
     _shrink(config["model"], cond_frames)
-    if kind == "video_to_4d":
+    if kind == "video2views":
         params = config["model"]["params"]
         params["network_config"]["params"]["adm_in_channels"] = sum(TINY_SV4D_VECTOR.values())
         for embedder in params["conditioner_config"]["params"]["emb_models"]:

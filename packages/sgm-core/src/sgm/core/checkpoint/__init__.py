@@ -3,7 +3,7 @@
 from sgm.core.checkpoint.empty import empty_parameters
 from sgm.core.checkpoint.layouts import LayoutDiff, compare_layouts, layout_of, summarize_keys
 from sgm.core.checkpoint.loading import LoadReport, load_checkpoint_into, parse_dtype
-from sgm.core.checkpoint.matching import ModelMatch, catalog_layouts, match_models, rank_models
+from sgm.core.checkpoint.matching import ModelMatch, match_models, rank_models
 from sgm.core.checkpoint.reading import iter_tensors, load_state_dict, read_layout, read_safetensors_header
 from sgm.core.checkpoint.sparse import write_sparse_safetensors
 
@@ -11,7 +11,6 @@ __all__ = [
     "LayoutDiff",
     "LoadReport",
     "ModelMatch",
-    "catalog_layouts",
     "compare_layouts",
     "empty_parameters",
     "iter_tensors",

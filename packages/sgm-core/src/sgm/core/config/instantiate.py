@@ -1,7 +1,7 @@
 """Building objects from `{target, params}` blocks, as the reference's `instantiate_from_config` does.
 
 `params` are passed as they are; a class that takes `*_config` parameters builds those blocks itself. Only
-modules under `aliases.ALLOWED_MODULE_PREFIXES` (after mapping reference names through `REFERENCE_TARGETS`) can
+modules that an installed package registers (`sgm.core.config.registry`, after mapping the reference's names) can
 be imported, so a config can never name `os.system` or any other code outside the project.
 """
 
@@ -11,27 +11,25 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sgm.core.config.aliases import ALLOWED_MODULE_PREFIXES, REFERENCE_TARGETS
+from sgm.core.config.registry import config_registry
+from sgm.core.errors import SgmError
 
 # The reference treats these two literal strings as "nothing to build".
 _EMPTY_TARGETS = ("__is_first_stage__", "__is_unconditional__")
 
 
-class ConfigError(ValueError):
+class ConfigError(SgmError, ValueError):
     """A config that cannot be used; the message names the key path and what to change."""
-
-
-def _allowed(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + ".") for prefix in ALLOWED_MODULE_PREFIXES)
 
 
 def resolve(target: str, *, key_path: str = "target") -> Any:
     """The class or function that `target` names, mapping reference names (`sgm.modules...`) to ours."""
     if not isinstance(target, str) or not target:
         raise ConfigError(f"{key_path}: expected a dotted name such as 'sgm.core.engine.DiffusionEngine', got {target!r}")
-    path = REFERENCE_TARGETS.get(target, target)
-    if not _allowed(path):
-        allowed = ", ".join(ALLOWED_MODULE_PREFIXES)
+    registry = config_registry()
+    path = registry.reference_targets.get(target, target)
+    if not registry.allows(path):
+        allowed = ", ".join(registry.config_modules)
         raise ConfigError(f"{key_path}: {target!r} is not allowed in a config (configs may only name {allowed})")
     module_name, _, attribute = path.rpartition(".")
     try:

@@ -1,36 +1,9 @@
 """Multi-head cross-attention (Vaswani et al. 2017) over token sequences, computed by `sgm.kernels.attention`."""
 
-import contextlib
-import contextvars
-from collections.abc import Iterator
-
 import torch
 import torch.nn as nn
 
 from sgm.kernels import attention
-
-# The cross-attention layers that keep a context's keys and values in the innermost `constant_context()` block.
-_keeping: contextvars.ContextVar[set["CrossAttention"] | None] = contextvars.ContextVar("keeping", default=None)
-
-
-@contextlib.contextmanager
-def constant_context() -> Iterator[None]:
-    """Within this block, each cross-attention layer keeps the keys and values it projected from the last context and
-    reuses them while the context it gets has the same values, without gradients: a sampler calls the network with
-    the same text at every step. The weights must not change inside; all that was kept is dropped at the end."""
-    keeping: set[CrossAttention] = set()
-    token = _keeping.set(keeping)
-    try:
-        yield
-    finally:
-        _keeping.reset(token)
-        for layer in keeping:
-            layer._kept = None
-
-
-def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Same shape, dtype, device and values."""
-    return (a.shape, a.dtype, a.device) == (b.shape, b.dtype, b.device) and torch.equal(a, b)
 
 
 class CrossAttention(nn.Module):
@@ -59,31 +32,21 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_v = nn.Linear(context_dim, inner_dim, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner_dim, query_dim), nn.Dropout(dropout))
-        self._kept: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # see constant_context
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         return t.unflatten(-1, (self.heads, self.dim_head)).transpose(1, 2)  # [B, N, H*D] -> [B, H, N, D]
 
-    def _project_keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._split_heads(self.to_k(source)), self._split_heads(self.to_v(source))
 
-    def _keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The context's keys and values; inside `constant_context()`, kept for an equal context."""
-        keeping = None if torch.is_grad_enabled() else _keeping.get()
-        if keeping is not None and self._kept is not None:
-            kept_context, k, v = self._kept
-            if _equal(kept_context, context):
-                return k, v
-        k, v = self._project_keys_values(context)
-        if keeping is not None:
-            # A copy: the caller may change its tensor in place (inference tensors have no version counter to tell).
-            self._kept = (context.clone(), k, v)
-            keeping.add(self)
-        return k, v
+    def context_keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values of an external context (the text); inference may keep them across calls
+        (`sgm.core.inference.keep_context_projections`)."""
+        return self.keys_values(context)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         q = self._split_heads(self.to_q(x))
-        k, v = self._project_keys_values(x) if context is None else self._keys_values(context)
+        k, v = self.keys_values(x) if context is None else self.context_keys_values(context)
         out = attention(q, k, v, backend=self.backend)
         return self.to_out(out.transpose(1, 2).flatten(2))
 

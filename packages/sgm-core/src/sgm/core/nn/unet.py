@@ -1,6 +1,5 @@
 """The image UNet of SD 2.1 and SDXL (Ronneberger et al. 2015; Dhariwal & Nichol 2021; Rombach et al. 2022)."""
 
-import functools
 from collections.abc import Sequence
 
 import torch
@@ -12,7 +11,6 @@ from sgm.core.nn.resblock import ResBlock, TimestepEmbedSequential
 from sgm.core.nn.sampling import Downsample, Upsample
 from sgm.core.nn.timestep import Timestep, timestep_embedding
 from sgm.core.nn.transformer import SpatialTransformer
-from sgm.kernels import pack_weights
 
 
 def _per_level(value: int | Sequence[int], levels: int, name: str) -> list[int]:
@@ -84,7 +82,6 @@ class UNetModel(nn.Module):
         legacy: bool = True,
     ):
         super().__init__()
-        self.register_state_dict_post_hook(_contiguous_state)
         if num_heads == -1 and num_head_channels == -1:
             raise ValueError(f"{type(self).__name__}: set num_heads or num_head_channels")
         levels = len(channel_mult)
@@ -277,8 +274,6 @@ class UNetModel(nn.Module):
         """Input, middle and output blocks with skips, then the head; each of `inputs` (context,
         num_video_frames, ...) reaches the blocks whose `sequential_inputs` name it."""
         h = x.to(emb.dtype)
-        if self._runs_channels_last(h):
-            h = h.contiguous(memory_format=torch.channels_last)
         skips = []
         for module in self.input_blocks:
             h = module(h, emb, **inputs)
@@ -287,41 +282,6 @@ class UNetModel(nn.Module):
         for module in self.output_blocks:
             h = module(torch.cat([h, skips.pop()], dim=1), emb, **inputs)
         return self.out(h).to(x.dtype).contiguous()
-
-    def _runs_channels_last(self, h: torch.Tensor) -> bool:
-        """Whether this pass runs in channels-last layout, after moving the conv weights there once.
-
-        oneDNN's CPU convolutions are native to channels-last: with input and weights in it no layout conversion
-        runs per call. Only for CPU inference of networks whose convolutions are all 2-D; the numbers are the same
-        up to float rounding, and `state_dict()` still returns contiguous tensors.
-        """
-        if h.device.type != "cpu" or h.ndim != 4 or torch.is_grad_enabled() or self._plain_conv2ds is None:
-            return False
-        for conv in self._plain_conv2ds:
-            if not conv.weight.is_contiguous(memory_format=torch.channels_last):
-                conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
-        return True
-
-    def pack_weights(self) -> int:
-        """For fp32 inference on the CPU: hold each 2-D convolution's and linear layer's weight in oneDNN's blocked
-        layout (`sgm.kernels.PackedConv2d` / `PackedLinear`; same outputs up to float rounding, no extra memory, no
-        autograd). Returns how many were packed; `sgm.kernels.unpack_weights(model)` undoes it."""
-        self.__dict__.pop("_plain_conv2ds", None)  # the cached list would keep the replaced modules alive
-        return pack_weights(self)
-
-    @functools.cached_property
-    def _plain_conv2ds(self) -> list[nn.Conv2d] | None:
-        """The network's unpacked convolutions, found once; None when any is not a plain 2-D one (the video
-        networks). Packed ones need nothing: they take the input in any layout."""
-        convs = [m for m in self.modules() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
-        return convs if all(type(m) is nn.Conv2d for m in convs) else None
-
-
-def _contiguous_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
-    """State-dict hook: channels-last conv weights are saved contiguous (safetensors accepts nothing else)."""
-    for key, value in state_dict.items():
-        if key.startswith(prefix) and isinstance(value, torch.Tensor) and not value.is_contiguous():
-            state_dict[key] = value.contiguous()
 
 
 def to_dtype(value: torch.Tensor | list | None, dtype: torch.dtype):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 MODEL_NAME = "u2net"
 
@@ -30,13 +30,13 @@ def remove_background(frames: list[Image.Image], model_name: str = MODEL_NAME) -
     if all(frame.mode == "RGBA" for frame in frames):
         return frames
     if not rembg_available():
-        raise VideoInputError(
+        raise SgmError(
             "--remove-bg needs the optional rembg package (pip install rembg onnxruntime); or give frames that "
             "already have alpha, or on a white background"
         )
     model_file = rembg_model_path(model_name)
     if not model_file.is_file():
-        raise VideoInputError(
+        raise SgmError(
             f"--remove-bg needs rembg's model file {model_file} (set U2NET_HOME to the folder holding "
             f"{model_name}.onnx); it cannot be downloaded offline"
         )

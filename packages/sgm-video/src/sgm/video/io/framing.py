@@ -9,7 +9,7 @@ composite over white. A video is cropped with one box, the union over its frames
 import numpy as np
 from PIL import Image
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 # Frames without alpha are assumed to show the object on a white background (the reference's threshold).
 WHITE_THRESHOLD = 250
@@ -39,7 +39,7 @@ def object_box(frames: list[Image.Image]) -> tuple[int, int, int, int]:
     """`(left, top, right, bottom)` of the union of the frames' objects (the whole frame if none is found)."""
     sizes = {f.size for f in frames}
     if len(sizes) != 1:
-        raise VideoInputError(f"all frames must have one size, got {sorted(sizes)}")
+        raise SgmError(f"all frames must have one size, got {sorted(sizes)}")
     union = np.zeros(frames[0].size[::-1], dtype=bool)
     for frame in frames:
         union |= object_mask(frame)
@@ -58,9 +58,9 @@ def frame_objects_on_white(
     """
     _check_size(size, "size")
     if image_frame_ratio is not None and not 0.0 < image_frame_ratio <= 1.0:
-        raise VideoInputError(f"image_frame_ratio must be in (0, 1], got {image_frame_ratio}")
+        raise SgmError(f"image_frame_ratio must be in (0, 1], got {image_frame_ratio}")
     if not frames:
-        raise VideoInputError("no frames to frame")
+        raise SgmError("no frames to frame")
     left, top, right, bottom = object_box(frames)
     box_w, box_h = right - left, bottom - top
     if image_frame_ratio is None:
@@ -85,4 +85,4 @@ def composite_on_white(image: Image.Image) -> Image.Image:
 
 def _check_size(value: int, name: str) -> None:
     if not isinstance(value, int) or value < 8 or value % 8:
-        raise VideoInputError(f"{name} must be a positive multiple of 8 (the autoencoder's factor), got {value!r}")
+        raise SgmError(f"{name} must be a positive multiple of 8 (the autoencoder's factor), got {value!r}")

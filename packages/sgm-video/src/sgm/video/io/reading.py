@@ -7,7 +7,7 @@ import imageio.v2 as imageio
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from sgm.video.errors import VideoInputError
+from sgm.core.errors import SgmError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov", ".avi", ".mkv")
@@ -17,13 +17,13 @@ def load_image(path: str | Path) -> Image.Image:
     """One image file, fully read (RGB, RGBA or L as stored)."""
     path = Path(path)
     if not path.is_file():
-        raise VideoInputError(f"no image file at {path}")
+        raise SgmError(f"no image file at {path}")
     try:
         with Image.open(path) as image:
             image.load()
             return image.copy()
     except (UnidentifiedImageError, OSError) as error:
-        raise VideoInputError(f"cannot read {path} as an image ({error}); give a PNG or JPEG file") from error
+        raise SgmError(f"cannot read {path} as an image ({error}); give a PNG or JPEG file") from error
 
 
 def _gif_frames(path: Path, max_frames: int | None) -> list[Image.Image]:
@@ -59,11 +59,11 @@ def load_frames(path: str | Path, max_frames: int | None = None) -> list[Image.I
     """The frames at `path`, at most `max_frames` of them.
 
     `path` is an image file (one frame), a video file (mp4, gif, webm, mov, ...), a folder of image files or a
-    glob pattern such as `frames/*.png` (both read in name order). Raises VideoInputError when nothing readable
+    glob pattern such as `frames/*.png` (both read in name order). Raises SgmError when nothing readable
     is there.
     """
     if max_frames is not None and max_frames < 1:
-        raise VideoInputError(f"max_frames must be at least 1, got {max_frames}")
+        raise SgmError(f"max_frames must be at least 1, got {max_frames}")
     path_str = str(path)
     candidate = Path(path)
     if candidate.is_file():
@@ -71,29 +71,29 @@ def load_frames(path: str | Path, max_frames: int | None = None) -> list[Image.I
         if suffix in IMAGE_SUFFIXES:
             return [load_image(candidate)]
         if suffix not in VIDEO_SUFFIXES:
-            raise VideoInputError(
+            raise SgmError(
                 f"{candidate} is neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a video "
                 f"({', '.join(VIDEO_SUFFIXES)})"
             )
         try:
             frames = _gif_frames(candidate, max_frames) if suffix == ".gif" else _video_frames(candidate, max_frames)
         except (OSError, RuntimeError, ValueError) as error:
-            raise VideoInputError(f"cannot read the video {candidate} ({error})") from error
+            raise SgmError(f"cannot read the video {candidate} ({error})") from error
         if not frames:
-            raise VideoInputError(f"the video {candidate} has no frames")
+            raise SgmError(f"the video {candidate} has no frames")
         return frames
     if candidate.is_dir() or any(ch in path_str for ch in "*?["):
         files = _frame_files(path)
         if not files:
-            raise VideoInputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {path_str}")
+            raise SgmError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {path_str}")
         return [load_image(f) for f in files[:max_frames]]
-    raise VideoInputError(f"{path_str} does not exist: give an image, a video, a folder of frames or a pattern")
+    raise SgmError(f"{path_str} does not exist: give an image, a video, a folder of frames or a pattern")
 
 
 def take_frames(frames: list[Image.Image], count: int, source: str = "the input") -> list[Image.Image]:
     """The first `count` frames; too few is an error (the models need exactly `count` input frames)."""
     if len(frames) < count:
-        raise VideoInputError(
+        raise SgmError(
             f"{source} has {len(frames)} frame(s); this model needs at least {count}. Give a longer video "
             "or more frame files."
         )

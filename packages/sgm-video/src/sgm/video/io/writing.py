@@ -12,7 +12,6 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-import torch
 from PIL import Image
 
 from sgm.core.files import make_public
@@ -20,17 +19,13 @@ from sgm.core.files import make_public
 FORMATS = ("mp4", "gif", "frames")
 
 
-def to_uint8_frames(frames: torch.Tensor | np.ndarray | list[Image.Image]) -> np.ndarray:
-    """`[T, H, W, 3]` uint8 from `[T, 3, H, W]` floats in [0, 1], uint8 arrays `[T, H, W, 3]` or PIL images."""
+def to_uint8_frames(frames: np.ndarray | list[Image.Image]) -> np.ndarray:
+    """`[T, H, W, 3]` uint8 from PIL images or such an array (float samples become 8-bit where the caller watermarks
+    them, so every output is converted in one place)."""
     if isinstance(frames, list):
         return np.stack([np.asarray(f.convert("RGB")) for f in frames])
-    if isinstance(frames, torch.Tensor):
-        if frames.ndim != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames tensor must be [T, 3, H, W], got {list(frames.shape)}")
-        array = frames.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        return (array * 255.0 + 0.5).astype(np.uint8)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames array must be uint8 [T, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be PIL images or a uint8 [T, H, W, 3] array, got {type(frames).__name__}")
     return frames
 
 
@@ -72,7 +67,7 @@ def _publish_folder(temp: Path, folder: Path, stem: str) -> Path:
 
 
 def write_frames(
-    frames: torch.Tensor | np.ndarray | list[Image.Image],
+    frames: np.ndarray | list[Image.Image],
     folder: str | Path,
     stem: str,
     fmt: str = "mp4",

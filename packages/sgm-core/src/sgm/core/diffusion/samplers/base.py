@@ -1,7 +1,7 @@
 """The sampler interface: `sampler(denoiser, x, cond, uc=None, num_steps=None)` turns unit Gaussian noise `x` into a
 sample, where `denoiser(x, sigma, cond, **extra)` estimates the clean signal (the engine closes over its network)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -11,13 +11,18 @@ from sgm.core.config import instantiate
 
 DEFAULT_GUIDER = {"target": "sgm.core.diffusion.guiders.IdentityGuider"}
 
+# callback(i, total): called before step i of `total` and once more with i == total when the last step is done (the
+# idea of k-diffusion's per-step callback); it may raise to stop sampling.
+StepCallback = Callable[[int, int], None]
+
 
 class BaseDiffusionSampler:
     """Shared set-up of every sampler.
 
     discretization_config: the noise schedule; num_steps: default step count (a call may override it);
     guider_config: the guidance (default: none); verbose: print the sampler set-up before sampling;
-    device: where the sigmas are computed (default: the device of `x`); progress: show a tqdm bar on a terminal.
+    device: where the sigmas are computed (default: the device of `x`); progress: show a tqdm bar on a terminal;
+    callback: a `StepCallback` told of every step (also settable afterwards as `sampler.callback`).
     """
 
     def __init__(
@@ -28,6 +33,7 @@ class BaseDiffusionSampler:
         verbose: bool = False,
         device: str | torch.device | None = None,
         progress: bool = True,
+        callback: StepCallback | None = None,
     ):
         self.num_steps = num_steps
         self.discretization = instantiate(discretization_config)
@@ -35,6 +41,7 @@ class BaseDiffusionSampler:
         self.verbose = verbose
         self.device = device
         self.progress = progress
+        self.callback = callback
 
     def prepare_sampling_loop(
         self, x: torch.Tensor, cond: Mapping, uc: Mapping | None = None, num_steps: int | None = None
@@ -58,16 +65,22 @@ class BaseDiffusionSampler:
         denoised = denoiser(*self.guider.prepare_inputs(x, sigma, cond, uc), **extra)
         return self.guider(denoised, sigma)
 
-    def get_sigma_gen(self, num_sigmas: int) -> Iterable[int]:
-        """The step indices 0 .. num_sigmas - 2, wrapped in a progress bar."""
+    def get_sigma_gen(self, num_sigmas: int) -> Iterator[int]:
+        """The step indices 0 .. num_sigmas - 2, wrapped in a progress bar and reported to `self.callback`."""
         name = type(self).__name__
         if self.verbose:
             print(
                 f"Sampling with {name}, {type(self.discretization).__name__} discretization, "
                 f"{type(self.guider).__name__} guider, {num_sigmas - 1} steps"
             )
+        total = num_sigmas - 1
         # disable=None lets tqdm hide the bar when stderr is not a terminal.
-        return tqdm(range(num_sigmas - 1), desc=f"{name}", disable=None if self.progress else True, leave=False)
+        for i in tqdm(range(total), desc=f"{name}", disable=None if self.progress else True, leave=False):
+            if self.callback is not None:
+                self.callback(i, total)
+            yield i
+        if self.callback is not None:
+            self.callback(total, total)
 
 
 class SingleStepDiffusionSampler(BaseDiffusionSampler):

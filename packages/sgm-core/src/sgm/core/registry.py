@@ -1,0 +1,52 @@
+"""What configs may build from sgm-core: the reference's dotted names for the diffusion math, the networks and the engine mapped to ours, and the modules a
+config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
+entry points, so no package names one above it."""
+
+REFERENCE_TARGETS: dict[str, str] = {
+    "sgm.modules.diffusionmodules.discretizer.LegacyDDPMDiscretization": "sgm.core.diffusion.discretization.LegacyDDPMDiscretization",
+    "sgm.modules.diffusionmodules.discretizer.EDMDiscretization": "sgm.core.diffusion.discretization.EDMDiscretization",
+    "sgm.modules.diffusionmodules.denoiser.Denoiser": "sgm.core.diffusion.denoiser.Denoiser",
+    "sgm.modules.diffusionmodules.denoiser.DiscreteDenoiser": "sgm.core.diffusion.denoiser.DiscreteDenoiser",
+    "sgm.modules.diffusionmodules.denoiser_scaling.EDMScaling": "sgm.core.diffusion.scaling.EDMScaling",
+    "sgm.modules.diffusionmodules.denoiser_scaling.EpsScaling": "sgm.core.diffusion.scaling.EpsScaling",
+    "sgm.modules.diffusionmodules.denoiser_scaling.VScaling": "sgm.core.diffusion.scaling.VScaling",
+    "sgm.modules.diffusionmodules.denoiser_scaling.VScalingWithEDMcNoise": "sgm.core.diffusion.scaling.VScalingWithEDMcNoise",
+    "sgm.modules.diffusionmodules.denoiser_weighting.UnitWeighting": "sgm.core.diffusion.weighting.UnitWeighting",
+    "sgm.modules.diffusionmodules.denoiser_weighting.EDMWeighting": "sgm.core.diffusion.weighting.EDMWeighting",
+    "sgm.modules.diffusionmodules.denoiser_weighting.VWeighting": "sgm.core.diffusion.weighting.VWeighting",
+    "sgm.modules.diffusionmodules.denoiser_weighting.EpsWeighting": "sgm.core.diffusion.weighting.EpsWeighting",
+    "sgm.modules.diffusionmodules.loss_weighting.UnitWeighting": "sgm.core.diffusion.weighting.UnitWeighting",
+    "sgm.modules.diffusionmodules.loss_weighting.EDMWeighting": "sgm.core.diffusion.weighting.EDMWeighting",
+    "sgm.modules.diffusionmodules.loss_weighting.VWeighting": "sgm.core.diffusion.weighting.VWeighting",
+    "sgm.modules.diffusionmodules.loss_weighting.EpsWeighting": "sgm.core.diffusion.weighting.EpsWeighting",
+    "sgm.modules.diffusionmodules.sigma_sampling.EDMSampling": "sgm.core.diffusion.sigma_sampling.EDMSampling",
+    "sgm.modules.diffusionmodules.sigma_sampling.DiscreteSampling": "sgm.core.diffusion.sigma_sampling.DiscreteSampling",
+    "sgm.modules.diffusionmodules.sigma_sampling.ZeroSampler": "sgm.core.diffusion.sigma_sampling.ZeroSampler",
+    "sgm.modules.diffusionmodules.guiders.VanillaCFG": "sgm.core.diffusion.guiders.VanillaCFG",
+    "sgm.modules.diffusionmodules.guiders.IdentityGuider": "sgm.core.diffusion.guiders.IdentityGuider",
+    "sgm.modules.diffusionmodules.guiders.LinearPredictionGuider": "sgm.core.diffusion.guiders.LinearPredictionGuider",
+    "sgm.modules.diffusionmodules.guiders.TrianglePredictionGuider": "sgm.core.diffusion.guiders.TrianglePredictionGuider",
+    "sgm.modules.diffusionmodules.guiders.TrapezoidPredictionGuider": "sgm.core.diffusion.guiders.TrapezoidPredictionGuider",
+    "sgm.modules.diffusionmodules.guiders.SpatiotemporalPredictionGuider": "sgm.core.diffusion.guiders.SpatiotemporalPredictionGuider",
+    "sgm.modules.diffusionmodules.sampling.EulerEDMSampler": "sgm.core.diffusion.samplers.EulerEDMSampler",
+    "sgm.modules.diffusionmodules.sampling.HeunEDMSampler": "sgm.core.diffusion.samplers.HeunEDMSampler",
+    "sgm.modules.diffusionmodules.sampling.EulerAncestralSampler": "sgm.core.diffusion.samplers.EulerAncestralSampler",
+    "sgm.modules.diffusionmodules.sampling.DPMPP2SAncestralSampler": "sgm.core.diffusion.samplers.DPMPP2SAncestralSampler",
+    "sgm.modules.diffusionmodules.sampling.DPMPP2MSampler": "sgm.core.diffusion.samplers.DPMPP2MSampler",
+    "sgm.modules.diffusionmodules.sampling.LinearMultistepSampler": "sgm.core.diffusion.samplers.LinearMultistepSampler",
+    "sgm.modules.diffusionmodules.loss.StandardDiffusionLoss": "sgm.core.diffusion.loss.StandardDiffusionLoss",
+    "sgm.modules.diffusionmodules.wrappers.OpenAIWrapper": "sgm.core.engine.OpenAIWrapper",
+    "sgm.modules.diffusionmodules.wrappers.IdentityWrapper": "sgm.core.engine.IdentityWrapper",
+    "sgm.models.diffusion.DiffusionEngine": "sgm.core.engine.DiffusionEngine",
+    "sgm.modules.diffusionmodules.openaimodel.UNetModel": "sgm.core.nn.unet.UNetModel",
+    "sgm.modules.attention.SpatialTransformer": "sgm.core.nn.transformer.SpatialTransformer",
+    "sgm.modules.attention.BasicTransformerBlock": "sgm.core.nn.transformer.BasicTransformerBlock",
+    "sgm.modules.diffusionmodules.util.AlphaBlender": "sgm.core.nn.alpha_blender.AlphaBlender",
+}
+
+CONFIG_MODULES: tuple[str, ...] = (
+    "sgm.core",
+    "sgm.kernels",
+    "torch.nn",
+    "torch.optim",
+)

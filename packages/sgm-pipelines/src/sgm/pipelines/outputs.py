@@ -1,0 +1,67 @@
+"""Every result leaves through here: samples in [0, 1] become 8-bit pictures with the invisible watermark (unless the
+user turned it off), and are written as PNGs (parameters as PNG text) or videos (mp4, gif, frame folders; parameters
+in a JSON file beside them) under names that never overwrite anything."""
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from sgm.core.watermark import MIN_PIXELS, embed_watermark, save_png, unique_output_path
+from sgm.pipelines.images import to_pil, to_uint8
+
+
+def watermarked(samples: torch.Tensor) -> torch.Tensor:
+    """`[N, C, H, W]` images in [0, 1] with the reference's 48-bit DWT-DCT mark. The mark needs RGB images of at least
+    256 x 256 pixels; others (the 16 x 16 grayscale digits, tiny test models) are returned as they are."""
+    if samples.shape[1] != 3 or samples.shape[2] * samples.shape[3] < MIN_PIXELS:
+        return samples
+    return embed_watermark(samples)
+
+
+def finished_images(samples: torch.Tensor, *, watermark: bool = True) -> list[Image.Image]:
+    """`[N, C, H, W]` samples in [0, 1] (video frames alike) as 8-bit PIL images, watermarked unless turned off;
+    values are truncated (`uint8(255 x)`), as the reference's scripts write them."""
+    samples = samples.detach().float().clamp(0.0, 1.0).cpu()
+    if watermark:
+        samples = watermarked(samples)
+    return [to_pil(array) for array in to_uint8(samples)]
+
+
+def save_images(images: Sequence[Image.Image], folder: str | Path, parameters: Mapping[str, Any]) -> list[Path]:
+    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text."""
+    paths = []
+    for index, image in enumerate(images):
+        path = unique_output_path(folder)  # reserved as an empty file, replaced whole by save_png
+        try:
+            paths.append(save_png(image, path, {**parameters, "index": index}))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return paths
+
+
+def save_videos(
+    videos: Sequence[Sequence[Image.Image]],
+    folder: str | Path,
+    stem: str,
+    parameters: Mapping[str, Any],
+    *,
+    fmt: str = "mp4",
+    fps: int = 7,
+) -> list[Path]:
+    """Each video as `folder/<stem>[-viewNN].<mp4|gif>` (or a folder of PNG frames) at `fps`, with its parameters
+    in `<video name>.json` beside it; a taken name gets a numbered suffix."""
+    from sgm.video.io import write_frames
+
+    paths = []
+    for index, frames in enumerate(videos):
+        name = f"{stem}-view{index + 1:02d}" if len(videos) > 1 else stem
+        path = write_frames(list(frames), folder, name, fmt=fmt, fps=fps)
+        with open(path.parent / f"{path.name}.json", "x") as file:
+            json.dump({**parameters, "index": index, "fps": fps}, file, indent=2, default=str)
+        paths.append(path)
+    return paths

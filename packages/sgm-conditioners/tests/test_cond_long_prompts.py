@@ -36,13 +36,13 @@ def embedder(request, tiny_clip_text, tiny_open_clip):
     return _sd21(tiny_open_clip) if request.param == "sd21" else _bigg(tiny_open_clip)
 
 
-def _tokens(embedder):
-    """What `embedder(text)` returns as its token embeddings."""
-    return lambda *args, **kwargs: _first(embedder(*args, **kwargs))
-
-
 def _first(out):
+    """The token embeddings of an embedder's output (the pooled output, if any, comes second)."""
     return out[0] if isinstance(out, tuple) else out
+
+
+def _tokens(embedder):
+    return lambda *args, **kwargs: _first(embedder(*args, **kwargs))
 
 
 def _plain_path(embedder, prompts):
@@ -179,3 +179,14 @@ def test_repeated_context_leaves_attention_unchanged():
         )
     same = {"crossattn": torch.zeros(1, 77, 8)}
     assert repeat_to_same_length(same, same) == (same, same)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_weighted_chunks_keep_the_weights_dtype(tiny_open_clip, dtype):
+    bigg = _bigg(tiny_open_clip)
+    prompt = f"a (red:1.3) [cube] {LONG}"
+    z32, pooled32 = bigg(prompt)
+    z, pooled = bigg.to(dtype)(prompt)
+    assert z.dtype == pooled.dtype == dtype and z.shape == z32.shape
+    tolerance = 1e-1 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(z.float(), z32, atol=tolerance, rtol=tolerance)

@@ -8,11 +8,13 @@ import torch
 
 from sgm.core.config import instantiate
 from sgm.core.diffusion.discretization import (
+    DiscardPenultimateSigmaWrapper,
     EDMDiscretization,
     ExponentialDiscretization,
     Img2ImgDiscretizationWrapper,
     KarrasDiscretization,
     LegacyDDPMDiscretization,
+    NormalDiscretization,
     SGMUniformDiscretization,
     Txt2NoisyDiscretizationWrapper,
 )
@@ -24,6 +26,9 @@ ALL_SCHEDULES = [
     KarrasDiscretization(),
     ExponentialDiscretization(),
     SGMUniformDiscretization(),
+    NormalDiscretization(),
+    NormalDiscretization(linear_start=0.0001, linear_end=0.02, num_timesteps=500),
+    DiscardPenultimateSigmaWrapper(KarrasDiscretization()),
 ]
 
 
@@ -98,6 +103,47 @@ def test_sgm_uniform_hits_the_model_sigmas_at_integer_timesteps_from_the_top_exc
     sigmas = SGMUniformDiscretization()(111, do_append_zero=False)  # timesteps 999, 990, ..., 9
     expected = full[torch.arange(999, 0, -9)]
     assert torch.allclose(sigmas, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 112])
+def test_normal_runs_from_the_models_largest_to_its_smallest_sigma(n):
+    full = LegacyDDPMDiscretization()(1000, do_append_zero=False)  # the model's sigmas, largest first
+    sigmas = NormalDiscretization()(n, do_append_zero=False)
+    assert sigmas[0] == full[0]
+    if n > 1:
+        assert sigmas[-1].item() == pytest.approx(full[-1].item(), rel=1e-6)
+        assert torch.all(sigmas[1:] < sigmas[:-1])
+
+
+def test_normal_hits_the_model_sigmas_at_evenly_spaced_timesteps_including_zero():
+    full = LegacyDDPMDiscretization()(1000, flip=True, do_append_zero=False)  # ascending: full[t] is sigma at t
+    sigmas = NormalDiscretization()(112, do_append_zero=False)  # timesteps 999, 990, ..., 9, 0
+    assert torch.allclose(sigmas, full[torch.arange(999, -1, -9)], rtol=1e-5)
+
+
+def test_normal_between_integer_timesteps_is_linear_in_log_sigma():
+    full = LegacyDDPMDiscretization()(1000, flip=True, do_append_zero=False).double()
+    sigmas = NormalDiscretization()(7, do_append_zero=False).double()  # timesteps 999, 832.5, ..., 166.5, 0
+    for k, sigma in enumerate(sigmas):
+        t = 999 * (1 - k / 6)
+        low, w = int(t), t - int(t)
+        expected = math.exp((1 - w) * math.log(full[low]) + w * math.log(full[min(low + 1, 999)]))
+        assert sigma.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sgm_uniform_is_normal_one_step_longer_without_its_smallest_sigma():
+    for n in (1, 4, 25):
+        assert torch.allclose(SGMUniformDiscretization()(n), DiscardPenultimateSigmaWrapper(NormalDiscretization())(n))
+
+
+def test_discard_penultimate_keeps_n_steps_of_the_n_plus_one_schedule_without_its_smallest_sigma():
+    schedule = KarrasDiscretization()
+    longer = schedule(9)
+    discarded = DiscardPenultimateSigmaWrapper(schedule)(8)
+    assert discarded.shape == (9,)
+    assert torch.equal(discarded, torch.cat([longer[:-2], longer[-1:]]))
+    config = {"target": "sgm.core.diffusion.discretization.KarrasDiscretization"}
+    assert torch.equal(DiscardPenultimateSigmaWrapper(config)(8), discarded)
 
 
 def test_img2img_keeps_the_smallest_strength_fraction_of_sigmas():

@@ -13,7 +13,7 @@ from sgm.core.diffusion.samplers.steps import linear_multistep_coeff
 
 MU, STD = 0.3, 0.8
 EDM = {"target": "sgm.modules.diffusionmodules.discretizer.EDMDiscretization"}
-DETERMINISTIC = ["EulerEDMSampler", "HeunEDMSampler", "DPMPP2MSampler", "LinearMultistepSampler"]
+DETERMINISTIC = ["EulerEDMSampler", "HeunEDMSampler", "DPM2Sampler", "DPMPP2MSampler", "LinearMultistepSampler"]
 
 
 def gaussian_denoiser(x, sigma, cond, **extra):
@@ -52,7 +52,7 @@ def test_deterministic_samplers_converge_to_the_analytic_ode_endpoint(name, para
     assert errors[2] < 0.1  # outputs are O(1) (the start is O(sigma_max = 80))
 
 
-@pytest.mark.parametrize("name", ["HeunEDMSampler", "DPMPP2MSampler", "LinearMultistepSampler"])
+@pytest.mark.parametrize("name", ["HeunEDMSampler", "DPM2Sampler", "DPMPP2MSampler", "LinearMultistepSampler"])
 def test_higher_order_samplers_converge_faster_than_euler(name):
     euler_ratio = ode_error("EulerEDMSampler", 40) / ode_error("EulerEDMSampler", 80)
     ratio = ode_error(name, 40) / ode_error(name, 80)
@@ -72,7 +72,9 @@ def test_dpmpp_2m_sde_without_noise_is_dpmpp_2m():
     "name, params, steps, tolerance",
     [
         ("DPMPP2SAncestralSampler", {}, 50, 0.04),
+        ("DPM2AncestralSampler", {}, 50, 0.04),
         ("HeunEDMSampler", {"s_churn": 20.0}, 50, 0.04),
+        ("DPM2Sampler", {"s_churn": 20.0}, 50, 0.04),
         ("DPMPP2MSDESampler", {}, 50, 0.04),
         ("DPMPP2MSDESampler", {"solver_type": "heun"}, 50, 0.04),
         ("DPMPP3MSDESampler", {}, 50, 0.04),
@@ -105,12 +107,15 @@ def test_first_order_stochastic_samplers_variance_bias_shrinks_with_steps(name):
     [
         ("EulerEDMSampler", {}, 0),
         ("HeunEDMSampler", {}, 0),
+        ("DPM2Sampler", {}, 0),
         ("DPMPP2MSampler", {}, 0),
         ("LinearMultistepSampler", {}, 0),
         ("EulerEDMSampler", {"s_churn": 1.0}, 6),  # churn noise on every step whose sigma is in [s_tmin, s_tmax]
         ("EulerEDMSampler", {"s_churn": 1.0, "s_tmin": 1.0}, 3),  # sigmas 80, 24.4, 5.84 of 80 ... 0.002
         ("EulerAncestralSampler", {}, 6),  # the last step draws too, and discards it
         ("DPMPP2SAncestralSampler", {}, 6),
+        ("DPM2AncestralSampler", {}, 6),
+        ("DPM2Sampler", {"s_churn": 1.0}, 6),
         ("DPMPP2MSDESampler", {}, 5),  # no noise on the step that lands on sigma = 0
         ("DPMPP3MSDESampler", {}, 5),
     ],
@@ -139,7 +144,8 @@ def test_different_seeds_give_different_ancestral_samples():
 
 
 @pytest.mark.parametrize(
-    "name", [*DETERMINISTIC, "EulerAncestralSampler", "DPMPP2SAncestralSampler", "DPMPP3MSDESampler"]
+    "name",
+    [*DETERMINISTIC, "EulerAncestralSampler", "DPMPP2SAncestralSampler", "DPM2AncestralSampler", "DPMPP3MSDESampler"],
 )
 def test_cfg_scale_one_samples_like_no_guidance_and_keeps_dtype_and_input(name):
     calls = []

@@ -7,4 +7,6 @@
 - `video`: `VideoPredictionEmbedderWithEncoder`
 - `simple`: `ConcatTimestepEmbedderND`, `ClassEmbedder`, `IdentityEncoder`, `SpatialRescaler`
 - `tokenizer`: `ClipTokenizer`, CLIP's BPE from open_clip's bundled vocabulary (offline)
+- `prompt_weights`: AUTOMATIC1111's emphasis syntax, `parse_prompt_attention`
+- `prompt_chunks`: long and weighted prompts in 75-token chunks, `repeat_to_same_length(cond, uncond)`
 """

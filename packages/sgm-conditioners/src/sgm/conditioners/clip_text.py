@@ -6,6 +6,7 @@ import torch
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.conditioners.norms import use_kernel_layer_norms
+from sgm.conditioners.prompt_chunks import ChunkedPromptEmbedder
 from sgm.conditioners.tokenizer import EOT_TOKEN_ID, VOCAB_SIZE, ClipTokenizer
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel
@@ -78,13 +79,16 @@ class CLIPTextTransformer(nn.Module):
         return self.text_model(input_ids=input_ids, output_hidden_states=output_hidden_states)
 
 
-class FrozenCLIPEmbedder(AbstractEmbModel):
+class FrozenCLIPEmbedder(ChunkedPromptEmbedder, AbstractEmbModel):
     """CLIP text embeddings: the last layer, the pooled end-token state, or hidden layer `layer_idx`.
 
     `version` names the architecture (`"openai/clip-vit-large-patch14"`) or is a dict of `CLIPTextConfig` fields;
     nothing is downloaded: the weights come from the sgm checkpoint. `device` is kept for config compatibility:
-    tokens go to the device the embedder's weights are on.
+    tokens go to the device the embedder's weights are on. Long and weighted prompts: see `prompt_chunks`
+    (`layer="pooled"` gives the first chunk's pooled state, unweighted).
     """
+
+    pad_token_id = EOT_TOKEN_ID  # as transformers' CLIPTokenizer pads for the reference
 
     LAYERS = ("last", "pooled", "hidden")
 
@@ -119,20 +123,26 @@ class FrozenCLIPEmbedder(AbstractEmbModel):
         for param in self.parameters():
             param.requires_grad = False
 
-    def forward(self, text: str | list[str]):
-        device = self.transformer.text_model.embeddings.token_embedding.weight.device
-        tokens = self.tokenizer(text, self.max_length, pad_token_id=EOT_TOKEN_ID).to(device)
-        with reference_autocast(device):
-            outputs = self.transformer(tokens, output_hidden_states=self.layer == "hidden")
-        if self.layer == "last":
-            z = outputs.last_hidden_state
-        elif self.layer == "pooled":
-            z = outputs.pooler_output[:, None, :]
-        else:
-            z = outputs.hidden_states[self.layer_idx]
+    @property
+    def prompt_length(self) -> int:
+        return self.max_length
+
+    def forward(self, text: str | list[str], *, min_chunks: int = 1):
+        z, pooled = self.encode_prompts(text, self._encode_tokens, min_chunks)
+        if self.layer == "pooled":
+            z = pooled[:, None, :]
         if self.return_pooled:
-            return z, outputs.pooler_output
+            return z, pooled
         return z
+
+    def _encode_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the chosen layer's token states, the pooled end-token state) of token rows."""
+        tokens = tokens.to(self.transformer.text_model.embeddings.token_embedding.weight.device)
+        with reference_autocast(tokens.device):
+            outputs = self.transformer(tokens, output_hidden_states=self.layer == "hidden")
+        if self.layer == "hidden":
+            return outputs.hidden_states[self.layer_idx], outputs.pooler_output
+        return outputs.last_hidden_state, outputs.pooler_output
 
     def encode(self, text: str | list[str]):
         return self(text)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from sgm.conditioners.prompt_chunks import ChunkedPromptEmbedder, repeat_to_same_length
 from sgm.core.config import instantiate
 from torch import nn
 
@@ -93,12 +94,28 @@ class GeneralConditioner(nn.Module):
                 values[i] = embedder.legacy_ucg_val
         return batch
 
-    def _embed(self, embedder: AbstractEmbModel, batch: dict) -> list[torch.Tensor]:
+    def prompt_chunks(self, batch: dict) -> dict[str, int]:
+        """For each prompt key, the most 75-token chunks any text embedder cuts its prompts into.
+
+        Every text embedder pads its prompts to that count, so encoders joined on the channel axis (SDXL's CLIP-L
+        and bigG, whose text cleanings differ on HTML entities) give the same number of tokens.
+        """
+        chunks: dict[str, int] = {}
+        for embedder in self.embedders:
+            key = embedder.input_key
+            if isinstance(embedder, ChunkedPromptEmbedder) and key in batch:
+                chunks[key] = max(chunks.get(key, 1), embedder.chunk_count(batch[key]))
+        return chunks
+
+    def _embed(self, embedder: AbstractEmbModel, batch: dict, prompt_chunks: dict[str, int]) -> list[torch.Tensor]:
         with nullcontext() if embedder.is_trainable else torch.no_grad():
             if embedder.input_key is not None:
                 if embedder.legacy_ucg_val is not None:
                     batch = self.possibly_get_ucg_val(embedder, batch)
-                out = embedder(batch[embedder.input_key])
+                if isinstance(embedder, ChunkedPromptEmbedder):
+                    out = embedder(batch[embedder.input_key], min_chunks=prompt_chunks[embedder.input_key])
+                else:
+                    out = embedder(batch[embedder.input_key])
             else:
                 out = embedder(*[batch[key] for key in embedder.input_keys])
         if isinstance(out, torch.Tensor):
@@ -110,8 +127,9 @@ class GeneralConditioner(nn.Module):
     def forward(self, batch: dict, force_zero_embeddings: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         force_zero_embeddings = force_zero_embeddings or []
         output: dict[str, torch.Tensor] = {}
+        prompt_chunks = self.prompt_chunks(batch)
         for embedder in self.embedders:
-            for emb in self._embed(embedder, batch):
+            for emb in self._embed(embedder, batch, prompt_chunks):
                 if embedder.input_key in ("cond_view", "cond_motion"):
                     out_key = embedder.input_key
                 elif emb.dim() in self.OUTPUT_DIM2KEYS:
@@ -136,7 +154,8 @@ class GeneralConditioner(nn.Module):
         force_uc_zero_embeddings: Sequence[str] | None = None,
         force_cond_zero_embeddings: Sequence[str] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """`(c, uc)`: the conditioning of `batch_c` and of `batch_uc` (default `batch_c`), with dropout off."""
+        """`(c, uc)`: the conditioning of `batch_c` and of `batch_uc` (default `batch_c`), with dropout off;
+        `crossattn` of prompts with different chunk counts is made the same length (`repeat_to_same_length`)."""
         rates = [embedder.ucg_rate for embedder in self.embedders]
         for embedder in self.embedders:
             embedder.ucg_rate = 0.0
@@ -146,4 +165,4 @@ class GeneralConditioner(nn.Module):
         finally:
             for embedder, rate in zip(self.embedders, rates):
                 embedder.ucg_rate = rate
-        return c, uc
+        return repeat_to_same_length(c, uc)

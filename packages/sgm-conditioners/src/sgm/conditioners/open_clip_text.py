@@ -6,17 +6,21 @@ import torch
 from sgm.conditioners.autocast import reference_autocast
 from sgm.conditioners.general import AbstractEmbModel
 from sgm.conditioners.open_clip_model import build_open_clip, run_resblocks
+from sgm.conditioners.prompt_chunks import ChunkedPromptEmbedder
 from sgm.conditioners.tokenizer import ClipTokenizer
 
 
-class _OpenCLIPTextEmbedder(AbstractEmbModel):
+class _OpenCLIPTextEmbedder(ChunkedPromptEmbedder, AbstractEmbModel):
     """An open_clip CLIP without its vision tower (`model.*` keys), run block by block to reach inner layers.
 
     `arch` is an open_clip architecture name or a config dict (`embed_dim`, `vision_cfg`, `text_cfg`). `version`
     (the open_clip pretrained tag) is kept for config compatibility and unused: weights come from the sgm
     checkpoint. `device` is likewise unused: tokens go to the device the weights are on. Prompts are cut to the
-    model's context length (77), as `open_clip.tokenize` does, whatever `max_length` says.
+    model's context length (77), as `open_clip.tokenize` does, whatever `max_length` says; longer and weighted
+    prompts are encoded in chunks of that length (see `prompt_chunks`).
     """
+
+    pad_token_id = 0  # as open_clip.tokenize pads
 
     LAYERS: tuple[str, ...] = ("last", "penultimate")
 
@@ -43,8 +47,12 @@ class _OpenCLIPTextEmbedder(AbstractEmbModel):
         for param in self.parameters():
             param.requires_grad = False
 
+    @property
+    def prompt_length(self) -> int:
+        return self.model.context_length
+
     def tokenize(self, text: str | list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(text, self.model.context_length, pad_token_id=0)
+        tokens = self.tokenizer(text, self.prompt_length, pad_token_id=self.pad_token_id)
         return tokens.to(self.model.token_embedding.weight.device)
 
     def embed_tokens(self, text: torch.Tensor) -> torch.Tensor:
@@ -70,8 +78,12 @@ class FrozenOpenCLIPEmbedder(_OpenCLIPTextEmbedder):
     ):
         super().__init__(arch, version, device, max_length, freeze, layer)
 
-    def forward(self, text: str | list[str]) -> torch.Tensor:
-        return self.encode_with_transformer(self.tokenize(text))
+    def forward(self, text: str | list[str], *, min_chunks: int = 1) -> torch.Tensor:
+        z, _ = self.encode_prompts(text, self._encode_tokens, min_chunks)
+        return z
+
+    def _encode_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.encode_with_transformer(tokens.to(self.model.token_embedding.weight.device)), None
 
     def encode_with_transformer(self, text: torch.Tensor) -> torch.Tensor:
         x = self.text_transformer_forward(self.embed_tokens(text), attn_mask=self.model.attn_mask)
@@ -110,15 +122,20 @@ class FrozenOpenCLIPEmbedder2(_OpenCLIPTextEmbedder):
         self.return_pooled = always_return_pooled
         self.legacy = legacy
 
-    def forward(self, text: str | list[str]):
-        tokens = self.tokenize(text)
+    def forward(self, text: str | list[str], *, min_chunks: int = 1):
+        z, pooled = self.encode_prompts(text, self._encode_tokens, min_chunks)
+        if self.return_pooled:
+            return z, pooled
+        return z
+
+    def _encode_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the chosen layer's token states, the pooled embedding or None on the legacy path) of token rows."""
+        tokens = tokens.to(self.model.token_embedding.weight.device)
         with reference_autocast(tokens.device):
             z = self.encode_with_transformer(tokens)
         if self.legacy:
-            return z
-        if self.return_pooled:
-            return z[self.layer], z["pooled"]
-        return z[self.layer]
+            return z, None
+        return z[self.layer], z["pooled"]
 
     def encode_with_transformer(self, text: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         x = self.text_transformer_forward(self.embed_tokens(text), attn_mask=self.model.attn_mask)

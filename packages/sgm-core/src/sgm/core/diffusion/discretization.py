@@ -141,19 +141,39 @@ class ExponentialDiscretization(DiscreteModelRange):
         return torch.linspace(math.log(self.sigma_max), math.log(self.sigma_min), n, device=device).exp()
 
 
-class SGMUniformDiscretization(Discretization):
-    """Timesteps evenly spaced from T-1 down to (but excluding) 0, sigma interpolated linearly in log sigma
-    between the discrete model's sigmas (the "sgm_uniform" scheduler of ComfyUI, made for SDXL-Turbo)."""
+class DiscreteTimestepSchedule(Discretization):
+    """Base for schedules that pick (fractional) timesteps of a discrete DDPM model, largest first, and read sigma
+    there, log sigma being linear between integer timesteps (ComfyUI's `ModelSamplingDiscrete.sigma`, k-diffusion's
+    `DiscreteSchedule.t_to_sigma`); subclasses give `timesteps(n)`."""
 
     def __init__(self, linear_start: float = 0.00085, linear_end: float = 0.0120, num_timesteps: int = 1000):
         self.num_timesteps = num_timesteps
         alphas_cumprod = ddpm_alphas_cumprod(linear_start, linear_end, num_timesteps)
         self.log_sigmas = np.log(sigmas_from_alphas_cumprod(alphas_cumprod).double().numpy())
 
+    @abstractmethod
+    def timesteps(self, n: int) -> np.ndarray:
+        """`n` timesteps in [0, num_timesteps - 1], largest first."""
+
     def get_sigmas(self, n: int, device: DeviceLike = "cpu") -> torch.Tensor:
-        timesteps = np.linspace(self.num_timesteps - 1, 0, n + 1)[:-1]
-        log_sigmas = np.interp(timesteps, np.arange(self.num_timesteps), self.log_sigmas)
+        log_sigmas = np.interp(self.timesteps(n), np.arange(self.num_timesteps), self.log_sigmas)
         return torch.tensor(np.exp(log_sigmas), dtype=torch.float32, device=device)
+
+
+class SGMUniformDiscretization(DiscreteTimestepSchedule):
+    """Timesteps evenly spaced from T-1 down to (but excluding) 0: ComfyUI's "sgm_uniform" scheduler, made for
+    SDXL-Turbo. Same definition as ComfyUI's; the values agree to float32 rounding (ComfyUI interpolates in float32)."""
+
+    def timesteps(self, n: int) -> np.ndarray:
+        return np.linspace(self.num_timesteps - 1, 0, n + 1)[:-1]
+
+
+class NormalDiscretization(DiscreteTimestepSchedule):
+    """Timesteps evenly spaced from T-1 down to 0, both included, so the sigmas run from the model's largest to its
+    smallest: ComfyUI's "normal" scheduler (its default), the same as AUTOMATIC1111's "Uniform"."""
+
+    def timesteps(self, n: int) -> np.ndarray:
+        return np.linspace(self.num_timesteps - 1, 0, n)
 
 
 def _as_discretization(discretization: Discretization | Mapping) -> Discretization:
@@ -201,3 +221,14 @@ class Txt2NoisyDiscretizationWrapper:
         steps = len(ascending) if self.original_steps is None else self.original_steps + 1
         prune_index = max(min(int(self.strength * steps) - 1, steps - 1), 0)
         return torch.flip(ascending[prune_index:], (0,))
+
+
+class DiscardPenultimateSigmaWrapper(Discretization):
+    """`n` steps cut from the schedule's `n + 1` by dropping its smallest non-zero sigma, so the last step jumps from
+    the next larger one to 0: how ComfyUI and AUTOMATIC1111 schedule DPM2 and DPM2 a (whose step to 0 is Euler)."""
+
+    def __init__(self, discretization: Discretization | Mapping):
+        self.discretization = _as_discretization(discretization)
+
+    def get_sigmas(self, n: int, device: DeviceLike = "cpu") -> torch.Tensor:
+        return self.discretization(n + 1, do_append_zero=False, device=device)[:-1]

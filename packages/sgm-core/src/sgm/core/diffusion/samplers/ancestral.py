@@ -10,7 +10,13 @@ from typing import Any
 import torch
 
 from sgm.core.diffusion.samplers.base import SingleStepDiffusionSampler
-from sgm.core.diffusion.samplers.steps import get_ancestral_step, to_d, to_neg_log_sigma, to_sigma
+from sgm.core.diffusion.samplers.steps import (
+    dpm_solver_2_step,
+    get_ancestral_step,
+    to_d,
+    to_neg_log_sigma,
+    to_sigma,
+)
 from sgm.core.diffusion.tensor_shapes import append_dims
 
 
@@ -86,4 +92,16 @@ class DPMPP2SAncestralSampler(AncestralSampler):
             denoised_mid = self.denoise(x_mid, denoiser, to_sigma(s), cond, uc, **extra)
             x_dpmpp2s = mult[2] * x - mult[3] * denoised_mid
             x = torch.where(append_dims(sigma_down, x.ndim) > 0.0, x_dpmpp2s, x_euler)
+        return self.ancestral_step(x, sigma, next_sigma, sigma_up)
+
+
+class DPM2AncestralSampler(AncestralSampler):
+    """DPM-Solver-2 step (Lu et al. 2022) to sigma_down, then noise (k-diffusion's `sample_dpm_2_ancestral`)."""
+
+    def sampler_step(self, sigma, next_sigma, denoiser, x, cond, uc=None, **extra) -> torch.Tensor:
+        def denoise(x_at, sigma_at):
+            return self.denoise(x_at, denoiser, sigma_at, cond, uc, **extra)
+
+        sigma_down, sigma_up = get_ancestral_step(sigma, next_sigma, eta=self.eta)
+        x = dpm_solver_2_step(x, denoise(x, sigma), sigma, sigma_down, denoise)
         return self.ancestral_step(x, sigma, next_sigma, sigma_up)

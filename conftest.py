@@ -44,3 +44,9 @@ def shared_input():
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def shared_layouts(shared_dir) -> Path:
+    """The official checkpoints' layouts, `<layout>.json`."""
+    return shared_dir / "reference" / "layouts"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from sgm.pipelines import catalog
-from sgm.core.checkpoint import compare_layouts, match_models, write_sparse_safetensors
+from sgm.core.checkpoint import compare_layouts, write_sparse_safetensors
 
 LAYOUT_NAMES = sorted({entry.layout for entry in catalog.CATALOG.values()} - {"digits"})
 
@@ -22,7 +22,7 @@ def test_match_models_on_full_size_official_files(tmp_path, shared_layouts, layo
     official = json.loads((shared_layouts / f"{layout}.json").read_text())
     entry = next(e for e in catalog.CATALOG.values() if e.layout == layout)
     path = write_sparse_safetensors(tmp_path / entry.file, official, "float16")
-    fits = match_models(path)
+    fits = catalog.matching_models(path)
     assert fits[0] == entry.name
     assert set(fits) == {e.name for e in catalog.CATALOG.values() if compare_layouts(
         catalog.expected_layout(e.name), official).fits}  # fmt: skip
@@ -34,4 +34,4 @@ def test_sd21_file_in_the_ldm_layout_is_recognised(tmp_path, shared_layouts):
     del ldm["denoiser.sigmas"]
     ldm |= {name: [[1000], "float32"] for name in ("betas", "alphas_cumprod", "sqrt_recip_alphas_cumprod")}
     path = write_sparse_safetensors(tmp_path / "v2-1_512-ema-pruned.safetensors", ldm, "float16")
-    assert match_models(path) == ["sd-2.1", "sd-2.1-768", "sd-turbo"]
+    assert catalog.matching_models(path) == ["sd-2.1", "sd-2.1-768", "sd-turbo"]

@@ -1,11 +1,6 @@
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
-
-SHARED_LAYOUTS = Path(__file__).resolve().parents[5] / "shared" / "reference" / "layouts"
-
 
 class TinyEngine(nn.Module):
     """A model with the shape of a DiffusionEngine's state dict: a network, a first stage, a text conditioner,
@@ -34,10 +29,3 @@ class TinyEngine(nn.Module):
 def tiny_state_dict():
     torch.manual_seed(0)
     return {key: value.clone() for key, value in TinyEngine().state_dict().items()}
-
-
-@pytest.fixture
-def shared_layouts() -> Path:
-    if not SHARED_LAYOUTS.is_dir():
-        pytest.skip("the reference layouts (../shared/reference/layouts) are not present")
-    return SHARED_LAYOUTS

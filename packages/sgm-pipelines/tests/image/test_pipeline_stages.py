@@ -6,6 +6,8 @@ import contextlib
 import numpy as np
 import torch
 
+from sgm.core.inference.kept_context import keep_context_projections
+
 from sgm.pipelines import catalog
 from sgm.core.diffusion.discretization import LegacyDDPMDiscretization, ddpm_alphas_cumprod
 from sgm.core.nn.transformer import BasicTransformerBlock
@@ -38,6 +40,7 @@ def test_refiner_finishes_the_base_models_noisy_latents(text_pipeline, refiner_p
 def test_sampling_projects_the_text_once_and_gives_the_same_latents(text_pipeline, monkeypatch):
     """The text's cross-attention keys and values are kept across the steps (`constant_context`): every step but
     the first reuses them, and the latents are exactly those of projecting the text anew at each step."""
+    keep_context_projections(text_pipeline.engine.model)  # as optimize_for_inference does for a loaded model
     cross_attentions = [block.attn2 for block in text_pipeline.engine.model.modules()
                         if isinstance(block, BasicTransformerBlock)]  # fmt: skip
     calls = []

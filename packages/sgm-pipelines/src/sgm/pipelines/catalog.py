@@ -128,8 +128,10 @@ def _registered_entries() -> dict[str, ModelEntry]:
     return entries
 
 
-# Image models first, as users meet them; a dict (not read-only) so tests can register tiny models.
-CATALOG: dict[str, ModelEntry] = dict(sorted(_registered_entries().items(), key=lambda item: item[1].is_video))
+# Image models, then video models, then the embedded toy model; a dict, so tests can register tiny models.
+CATALOG: dict[str, ModelEntry] = dict(
+    sorted(_registered_entries().items(), key=lambda item: (item[1].bundled_weights is not None, item[1].is_video))
+)
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -247,3 +249,11 @@ def catalog_layouts(names=None) -> tuple[dict[str, dict], dict[str, str]]:
 
 def official_file_names() -> dict[str, tuple[str, ...]]:
     return {name: entry.files for name, entry in CATALOG.items()}
+
+
+def matching_models(path: str | Path, *, allow_pickle: bool = False) -> list[str]:
+    """The catalog models whose layout the checkpoint file fits, those with the file's official name first."""
+    from sgm.core.checkpoint import match_models
+
+    layouts, _ = catalog_layouts()
+    return match_models(path, layouts, file_names=official_file_names(), allow_pickle=allow_pickle)

@@ -3,13 +3,14 @@ layout (from the file's header, before anything large is read), the model built 
 tensors assigned in the requested dtype, `optimize_for_inference` applied, and the models it works with (SV4D's
 SV3D reference views) found and checked before the first large load."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import OmegaConf
 
-from sgm.core.checkpoint import compare_layouts, layout_of, load_checkpoint_into, match_models, parse_dtype, read_layout
+from sgm.core.checkpoint import compare_layouts, layout_of, load_checkpoint_into, parse_dtype, read_layout
 from sgm.core.errors import SgmError
 from sgm.core.inference import optimize_for_inference
 from sgm.pipelines import catalog
@@ -47,9 +48,7 @@ def check_checkpoint_fits(engine: torch.nn.Module, model: str, path: Path, *, al
     diff = compare_layouts(layout_of(engine), read_layout(path, allow_pickle=allow_pickle))
     if diff.fits:
         return
-    layouts, _ = catalog.catalog_layouts()
-    fitting = match_models(path, layouts, file_names=catalog.official_file_names(), allow_pickle=allow_pickle)
-    others = [name for name in fitting if name != model]
+    others = [name for name in catalog.matching_models(path, allow_pickle=allow_pickle) if name != model]
     if others:
         raise SgmError(
             f"{path} is a checkpoint of {' / '.join(others)}, not of {model}: sample it with --model {others[0]}"
@@ -103,14 +102,15 @@ def load_pipeline(
     if companion_path is not None:
         reference = load_pipeline(companion, ckpt=companion_path, device=device, dtype=dtype,
                                   allow_pickle=allow_pickle, watermark=False)  # fmt: skip
-    config = catalog.read_config(entry.config)
-    return wrap_engine(engine, config, name=model, device=device, watermark=watermark, reference_views=reference,
-                       size_multiple=entry.size_multiple)  # fmt: skip
+    sampler_config = catalog.model_config(model).params.get("sampler_config")
+    return wrap_engine(engine, entry.defaults, sampler_config, name=model, device=device, watermark=watermark,
+                       reference_views=reference, size_multiple=entry.size_multiple)  # fmt: skip
 
 
 def wrap_engine(
     engine: torch.nn.Module,
-    config: Any,
+    sampling: Mapping[str, Any],
+    sampler_config: Any = None,
     *,
     name: str = "model",
     device: torch.device | str | None = None,
@@ -118,15 +118,14 @@ def wrap_engine(
     reference_views: Pipeline | None = None,
     size_multiple: int | None = None,
 ) -> Pipeline:
-    """The pipeline for a loaded engine and its full config (`sampling:` defaults, `model:` with a video model's
-    `sampler_config`): an ImagePipeline, or the video pipeline of the config's task."""
-    sampling = OmegaConf.to_container(config.sampling, resolve=True)
+    """The pipeline for a loaded engine, its `sampling` defaults and (video models) its config's `sampler_config`:
+    an ImagePipeline, or the video pipeline of the defaults' task."""
     task = sampling["task"]
     if task not in VIDEO_PIPELINES:
         return ImagePipeline(engine, name=name, defaults=sampling, size_multiple=size_multiple, watermark=watermark)
     extra = {"reference_views": reference_views} if task == "video2views" else {}
     return VIDEO_PIPELINES[task](
-        engine, config.model.params.sampler_config, sampling, name=name, device=device, watermark=watermark, **extra
+        engine, sampler_config, sampling, name=name, device=device, watermark=watermark, **extra
     )
 
 
@@ -146,4 +145,6 @@ def build_pipeline(
     if checkpoint is not None:
         load_checkpoint_into(engine, checkpoint)
     engine = engine.to(device)
-    return wrap_engine(engine.eval(), config, name=name, device=device, **options)
+    sampling = OmegaConf.to_container(config.sampling, resolve=True)
+    sampler_config = config.model.params.get("sampler_config")
+    return wrap_engine(engine.eval(), sampling, sampler_config, name=name, device=device, **options)

@@ -84,7 +84,7 @@ def diffusers_unet_paths(paths: Iterable[str]) -> dict[str, str]:
                 block = f"output_blocks.{index}.{part}"
                 if part == "0":
                     names.update(_resblock(block, f"up_blocks.{up_level}.resnets.{j}", inner))
-                elif inner == {"conv"}:
+                elif all(path.split(".")[0] == "conv" for path in inner):  # an upsampler's only layer
                     names[f"{block}.conv"] = f"up_blocks.{up_level}.upsamplers.0.conv"
                 else:
                     names.update(_transformer(block, f"up_blocks.{up_level}.attentions.{j}", inner))

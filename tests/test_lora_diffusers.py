@@ -15,15 +15,15 @@ import os
 import pytest
 import torch
 
-from sgm.core.lora import apply_loras
+from sgm.core.lora import apply_loras, lora_slots
 from sgm.core.nn.unet import UNetModel
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # diffusers must never reach the network here
+os.environ["HF_HUB_OFFLINE"] = "1"  # diffusers must never reach the network here (read when it is imported)
 diffusers = pytest.importorskip("diffusers", reason="diffusers (a dev dependency) is not installed")
 pytest.importorskip("peft", reason="peft (diffusers' LoRA backend, a dev dependency) is not installed")
 from diffusers import UNet2DConditionModel  # noqa: E402
 from diffusers.loaders import StableDiffusionXLLoraLoaderMixin  # noqa: E402
-from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint  # noqa: E402
+from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_open_clip_checkpoint  # noqa: E402
 from peft import LoraConfig  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
@@ -40,6 +40,14 @@ THEIRS = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
               projection_class_embeddings_input_dim=POOLED + TIME_IDS * TIME_WIDTH)  # fmt: skip
 # Rank and alpha per layer kind; attention projections are the most common kind, so they get diffusers' default.
 KINDS = {"attention": (4, 2.0), "feed_forward": (2, 3.0), "projection": (3, 1.5), "conv": (2, 4.0), "linear": (2, 1.0)}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Offline also where huggingface_hub was imported before this module set the variable."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 def _kind(path: str) -> str | None:
@@ -152,3 +160,69 @@ def test_lora_matches_diffusers(naming, unets, tmp_path):
     mine, peer = _outputs(ours, theirs)
     assert _close(mine, base) > 1e-2  # the LoRA changes the output a lot...
     assert _close(mine, peer) < 1e-5  # ...and the same way in both
+
+
+@pytest.mark.parametrize(("layout", "layers_per_block"), [("sd_2_1", 2), ("sd_xl_base", 2), ("sd_xl_refiner", 2)])
+def test_every_unet_layer_has_the_name_diffusers_conversion_gives_it(layout, layers_per_block, shared_dir):
+    """The released UNets' layouts, renamed by diffusers' single-file conversion, and by ours."""
+    shapes = {
+        key: entry[0]
+        for key, entry in json.loads((shared_dir / "reference" / "layouts" / f"{layout}.json").read_text()).items()
+    }
+    unet = {key: key for key in shapes if key.startswith("model.diffusion_model.")}
+    config = {
+        "layers_per_block": layers_per_block,
+        "addition_embed_type": "text_time" if "label_emb" in str(unet) else None,
+    }
+    theirs = {key: name.removesuffix(".weight") for name, key in convert_ldm_unet_checkpoint(unet, config).items()}
+    slots = lora_slots(shapes)
+    ours = {slot.key: name.removeprefix("unet.") for name, slot in slots.items() if name.startswith("unet.")}
+    matrices = {key: name for key, name in theirs.items() if key.endswith(".weight") and len(shapes[key]) >= 2}
+    assert ours == matrices
+
+
+def test_open_clip_q_k_v_are_the_rows_diffusers_conversion_takes():
+    """SD 2.x's text encoder in the ldm layout, split by diffusers into transformers' q/k/v/out/fc1/fc2."""
+    generator = torch.Generator().manual_seed(0)
+    prefix, width = "cond_stage_model.model.", 8
+    state = {f"{prefix}token_embedding.weight": torch.randn(10, width, generator=generator),
+             f"{prefix}text_projection": torch.randn(width, width, generator=generator)}  # fmt: skip
+    for layer in range(2):
+        block = f"{prefix}transformer.resblocks.{layer}."
+        for name, shape in (("attn.in_proj_weight", (3 * width, width)), ("attn.out_proj.weight", (width, width)),
+                            ("mlp.c_fc.weight", (4 * width, width)), ("mlp.c_proj.weight", (width, 4 * width))):  # fmt: skip
+            state[block + name] = torch.randn(shape, generator=generator)
+    theirs = convert_open_clip_checkpoint(None, state, prefix=prefix)
+    slots = {name: slot for name, slot in lora_slots({k: list(v.shape) for k, v in state.items()}).items()
+             if name.startswith("text_encoder.")}  # fmt: skip
+    assert len(slots) == 2 * 6
+    for name, slot in slots.items():
+        rows = slice(None) if slot.rows is None else slot.rows
+        assert torch.equal(theirs[name.removeprefix("text_encoder.") + ".weight"], state[slot.key][rows]), name
+
+
+def test_svd_unet_layers_have_the_names_of_diffusers_spatio_temporal_unet():
+    """No single-file conversion exists for SVD in diffusers: its module names and shapes are the reference."""
+    video = pytest.importorskip("sgm.video.unet", reason="sgm-video is not installed")
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    ours = video.VideoUNet(in_channels=8, out_channels=4, model_channels=32, attention_resolutions=[2, 1],
+                           num_res_blocks=2, channel_mult=[1, 2], num_head_channels=16, use_linear_in_transformer=True,
+                           transformer_depth=1, context_dim=16, adm_in_channels=24, num_classes="sequential",
+                           extra_ff_mix_layer=True, use_spatial_context=True, merge_strategy="learned_with_images",
+                           video_kernel_size=[3, 1, 1])  # fmt: skip
+    theirs = UNetSpatioTemporalConditionModel(
+        sample_size=16, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=2,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal",) * 2, up_block_types=("CrossAttnUpBlockSpatioTemporal",) * 2,
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=24, cross_attention_dim=16,
+        transformer_layers_per_block=1, num_attention_heads=(2, 4), num_frames=2,
+    )  # fmt: skip
+    shapes = {key: list(value.shape) for key, value in ours.state_dict().items()}
+    their_shapes = {key.removesuffix(".weight"): list(value.shape) for key, value in theirs.state_dict().items()
+                    if key.endswith(".weight") and value.ndim >= 2}  # fmt: skip
+    named = {
+        name.removeprefix("unet."): shapes[slot.key]
+        for name, slot in lora_slots(shapes).items()
+        if name.startswith("unet.")
+    }
+    assert named == their_shapes

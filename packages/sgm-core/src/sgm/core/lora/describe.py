@@ -42,14 +42,9 @@ class LoraDescription:
             if fit.fits:
                 lines.append(f"fits {fit.model}: {fit.matched} of {self.layers} layers match")
         if not self.models:
-            lines.append(
-                "fits none of the models: "
-                + (
-                    "no layer names match"
-                    if self.candidates and not any(fit.matched or fit.mismatched for fit in self.candidates)
-                    else "its shapes are another model's"
-                )
-            )
+            named = any(fit.matched or fit.mismatched for fit in self.candidates)
+            reason = "its layers have other shapes (made for another model)" if named else "no layer names match"
+            lines.append(f"fits none of the models: {reason}")
         if self.unsupported:
             shown = ", ".join(self.unsupported[:3]) + (", ..." if len(self.unsupported) > 3 else "")
             lines.append(f"{len(self.unsupported)} keys no model can use ({shown})")

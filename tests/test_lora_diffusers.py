@@ -100,9 +100,13 @@ def _random_lora(unet: UNetModel, naming: str, generator: torch.Generator) -> tu
     if naming != "peft":
         return tensors, {}
     rank, alpha = KINDS["attention"]
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=sorted(ranks),
-                        rank_pattern={name: r for name, r in ranks.items() if r != rank},
-                        alpha_pattern={name: a for name, a in alphas.items() if a != alpha}).to_dict()  # fmt: skip
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=sorted(ranks),
+        rank_pattern={name: r for name, r in ranks.items() if r != rank},
+        alpha_pattern={name: a for name, a in alphas.items() if a != alpha},
+    ).to_dict()
     metadata = {f"unet.{field}": value for field, value in config.items()}
     return tensors, {"lora_adapter_metadata": json.dumps(metadata, default=sorted)}
 
@@ -131,8 +135,9 @@ def _outputs(ours: UNetModel, theirs: UNet2DConditionModel) -> tuple[torch.Tenso
         # SDXL's vector: the pooled text embedding, then each size/crop number's sinusoidal embedding.
         y = torch.cat([pooled, theirs.add_time_proj(time_ids.flatten()).reshape(2, -1)], dim=1)
         mine = ours(x, t, context=context, y=y)
-        peer = theirs(x, t, encoder_hidden_states=context,
-                      added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample  # fmt: skip
+        peer = theirs(
+            x, t, encoder_hidden_states=context, added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}
+        ).sample
     return mine, peer
 
 
@@ -185,16 +190,25 @@ def test_open_clip_q_k_v_are_the_rows_diffusers_conversion_takes():
     """SD 2.x's text encoder in the ldm layout, split by diffusers into transformers' q/k/v/out/fc1/fc2."""
     generator = torch.Generator().manual_seed(0)
     prefix, width = "cond_stage_model.model.", 8
-    state = {f"{prefix}token_embedding.weight": torch.randn(10, width, generator=generator),
-             f"{prefix}text_projection": torch.randn(width, width, generator=generator)}  # fmt: skip
+    state = {
+        f"{prefix}token_embedding.weight": torch.randn(10, width, generator=generator),
+        f"{prefix}text_projection": torch.randn(width, width, generator=generator),
+    }
     for layer in range(2):
         block = f"{prefix}transformer.resblocks.{layer}."
-        for name, shape in (("attn.in_proj_weight", (3 * width, width)), ("attn.out_proj.weight", (width, width)),
-                            ("mlp.c_fc.weight", (4 * width, width)), ("mlp.c_proj.weight", (width, 4 * width))):  # fmt: skip
+        for name, shape in (
+            ("attn.in_proj_weight", (3 * width, width)),
+            ("attn.out_proj.weight", (width, width)),
+            ("mlp.c_fc.weight", (4 * width, width)),
+            ("mlp.c_proj.weight", (width, 4 * width)),
+        ):
             state[block + name] = torch.randn(shape, generator=generator)
     theirs = convert_open_clip_checkpoint(None, state, prefix=prefix)
-    slots = {name: slot for name, slot in lora_slots({k: list(v.shape) for k, v in state.items()}).items()
-             if name.startswith("text_encoder.")}  # fmt: skip
+    slots = {
+        name: slot
+        for name, slot in lora_slots({k: list(v.shape) for k, v in state.items()}).items()
+        if name.startswith("text_encoder.")
+    }
     assert len(slots) == 2 * 6
     for name, slot in slots.items():
         rows = slice(None) if slot.rows is None else slot.rows
@@ -206,20 +220,45 @@ def test_svd_unet_layers_have_the_names_of_diffusers_spatio_temporal_unet():
     video = pytest.importorskip("sgm.video.unet", reason="sgm-video is not installed")
     from diffusers import UNetSpatioTemporalConditionModel
 
-    ours = video.VideoUNet(in_channels=8, out_channels=4, model_channels=32, attention_resolutions=[2, 1],
-                           num_res_blocks=2, channel_mult=[1, 2], num_head_channels=16, use_linear_in_transformer=True,
-                           transformer_depth=1, context_dim=16, adm_in_channels=24, num_classes="sequential",
-                           extra_ff_mix_layer=True, use_spatial_context=True, merge_strategy="learned_with_images",
-                           video_kernel_size=[3, 1, 1])  # fmt: skip
+    ours = video.VideoUNet(
+        in_channels=8,
+        out_channels=4,
+        model_channels=32,
+        attention_resolutions=[2, 1],
+        num_res_blocks=2,
+        channel_mult=[1, 2],
+        num_head_channels=16,
+        use_linear_in_transformer=True,
+        transformer_depth=1,
+        context_dim=16,
+        adm_in_channels=24,
+        num_classes="sequential",
+        extra_ff_mix_layer=True,
+        use_spatial_context=True,
+        merge_strategy="learned_with_images",
+        video_kernel_size=[3, 1, 1],
+    )
     theirs = UNetSpatioTemporalConditionModel(
-        sample_size=16, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=2,
-        down_block_types=("CrossAttnDownBlockSpatioTemporal",) * 2, up_block_types=("CrossAttnUpBlockSpatioTemporal",) * 2,
-        addition_time_embed_dim=8, projection_class_embeddings_input_dim=24, cross_attention_dim=16,
-        transformer_layers_per_block=1, num_attention_heads=(2, 4), num_frames=2,
-    )  # fmt: skip
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal",) * 2,
+        up_block_types=("CrossAttnUpBlockSpatioTemporal",) * 2,
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=24,
+        cross_attention_dim=16,
+        transformer_layers_per_block=1,
+        num_attention_heads=(2, 4),
+        num_frames=2,
+    )
     shapes = {key: list(value.shape) for key, value in ours.state_dict().items()}
-    their_shapes = {key.removesuffix(".weight"): list(value.shape) for key, value in theirs.state_dict().items()
-                    if key.endswith(".weight") and value.ndim >= 2}  # fmt: skip
+    their_shapes = {
+        key.removesuffix(".weight"): list(value.shape)
+        for key, value in theirs.state_dict().items()
+        if key.endswith(".weight") and value.ndim >= 2
+    }
     named = {
         name.removeprefix("unet."): shapes[slot.key]
         for name, slot in lora_slots(shapes).items()

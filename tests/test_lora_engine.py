@@ -67,13 +67,22 @@ def _sdxl_layers(width: int) -> dict[str, tuple[str, slice | None]]:
     return {
         "lora_te1_text_model_encoder_layers_1_self_attn_q_proj": (f"{CLIP}1.self_attn.q_proj.weight", None),
         "lora_te1_text_model_encoder_layers_0_mlp_fc1": (f"{CLIP}0.mlp.fc1.weight", None),
-        "lora_te2_text_model_encoder_layers_1_self_attn_k_proj": (f"{open_clip}1.attn.in_proj_weight", slice(width, 2 * width)),
-        "lora_te2_text_model_encoder_layers_1_self_attn_v_proj": (f"{open_clip}1.attn.in_proj_weight", slice(2 * width, 3 * width)),
+        "lora_te2_text_model_encoder_layers_1_self_attn_k_proj": (
+            f"{open_clip}1.attn.in_proj_weight",
+            slice(width, 2 * width),
+        ),
+        "lora_te2_text_model_encoder_layers_1_self_attn_v_proj": (
+            f"{open_clip}1.attn.in_proj_weight",
+            slice(2 * width, 3 * width),
+        ),
         "lora_te2_text_model_encoder_layers_0_mlp_fc2": (f"{open_clip}0.mlp.c_proj.weight", None),
         "lora_unet_input_blocks_1_0_in_layers_2": (f"{UNET}input_blocks.1.0.in_layers.2.weight", None),  # LoCon 3x3
-        "lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k": (f"{UNET}input_blocks.3.1.transformer_blocks.0.attn2.to_k.weight", None),
+        "lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k": (
+            f"{UNET}input_blocks.3.1.transformer_blocks.0.attn2.to_k.weight",
+            None,
+        ),
         "lora_unet_output_blocks_1_1_proj_out": (f"{UNET}output_blocks.1.1.proj_out.weight", None),
-    }  # fmt: skip
+    }
 
 
 def test_sdxl_base_text_encoders_and_unet_merge_as_the_formula_says():
@@ -96,12 +105,25 @@ def test_side_layers_give_the_merged_outputs_of_every_part(name):
     merged, side = _engine(name), _engine(name)
     base = _outputs(side)
     open_clip = side.conditioner.embedders[-1 if name == "sd-2.1" else 1].model.transformer
-    layers = _sdxl_layers(open_clip.width) if name == "sdxl-base" else {
-        "lora_te_text_model_encoder_layers_0_self_attn_q_proj": ("conditioner.embedders.0.model.transformer.resblocks.0.attn.in_proj_weight", slice(0, open_clip.width)),
-        "lora_te_text_model_encoder_layers_1_self_attn_out_proj": ("conditioner.embedders.0.model.transformer.resblocks.1.attn.out_proj.weight", None),
-        "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_v": (f"{UNET}input_blocks.3.1.transformer_blocks.0.attn1.to_v.weight", None),
-        "lora_unet_up_blocks_0_resnets_1_conv2": (f"{UNET}output_blocks.1.0.out_layers.3.weight", None),
-    }  # fmt: skip
+    layers = (
+        _sdxl_layers(open_clip.width)
+        if name == "sdxl-base"
+        else {
+            "lora_te_text_model_encoder_layers_0_self_attn_q_proj": (
+                "conditioner.embedders.0.model.transformer.resblocks.0.attn.in_proj_weight",
+                slice(0, open_clip.width),
+            ),
+            "lora_te_text_model_encoder_layers_1_self_attn_out_proj": (
+                "conditioner.embedders.0.model.transformer.resblocks.1.attn.out_proj.weight",
+                None,
+            ),
+            "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_v": (
+                f"{UNET}input_blocks.3.1.transformer_blocks.0.attn1.to_v.weight",
+                None,
+            ),
+            "lora_unet_up_blocks_0_resnets_1_conv2": (f"{UNET}output_blocks.1.0.out_layers.3.weight", None),
+        }
+    )
     tensors, _ = _random_lora(side, layers)
     apply_loras(merged, [(tensors, 1.0)])
     applied = apply_loras(side, [(tensors, 1.0)], mode="side")
@@ -127,5 +149,7 @@ def test_the_refiner_takes_sdxl_second_encoder_layers_and_reports_the_first_ones
     assert report.unmatched == sorted(key for key in text_only if key.startswith("lora_te1_"))
     assert report.matched == 3
     changed = {key for key, value in refiner.state_dict().items() if not torch.equal(value, before[key])}
-    assert changed == {"conditioner.embedders.0.model.transformer.resblocks.1.attn.in_proj_weight",
-                       "conditioner.embedders.0.model.transformer.resblocks.0.mlp.c_proj.weight"}  # fmt: skip
+    assert changed == {
+        "conditioner.embedders.0.model.transformer.resblocks.1.attn.in_proj_weight",
+        "conditioner.embedders.0.model.transformer.resblocks.0.mlp.c_proj.weight",
+    }

@@ -25,7 +25,8 @@ UNETS = {
                  use_linear_in_transformer=True, num_classes="sequential", adm_in_channels=ADM),
     # SD 2.1-like: linear projections, attention at every level, no vector
     "sd21": dict(in_channels=4, out_channels=4, model_channels=32, num_res_blocks=1, channel_mult=[1, 2],
-                 attention_resolutions=[1, 2], num_head_channels=16, context_dim=CONTEXT, use_linear_in_transformer=True),
+                 attention_resolutions=[1, 2], num_head_channels=16, context_dim=CONTEXT,
+                 use_linear_in_transformer=True),
     # convolutional projections (SD 1 style) and parameterless downsamplers: the other code paths of the mapping
     "conv": dict(in_channels=4, out_channels=4, model_channels=32, num_res_blocks=[1, 2], channel_mult=[1, 2],
                  attention_resolutions=[2], num_heads=2, context_dim=CONTEXT, conv_resample=False),
@@ -115,8 +116,12 @@ def inputs(engine: TinyEngine, seed: int = 1) -> dict:
     generator = torch.Generator().manual_seed(seed)
     unet = engine.model.diffusion_model
     y = torch.randn(2, ADM, generator=generator) if unet.num_classes is not None else None
-    return dict(x=torch.randn(2, 4, 8, 8, generator=generator), t=torch.tensor([3.0, 500.0]),
-                tokens=torch.randint(0, 50, (2, TOKENS), generator=generator), y=y)  # fmt: skip
+    return dict(
+        x=torch.randn(2, 4, 8, 8, generator=generator),
+        t=torch.tensor([3.0, 500.0]),
+        tokens=torch.randint(0, 50, (2, TOKENS), generator=generator),
+        y=y,
+    )
 
 
 _OFFICIAL_UNET = re.compile(r"^lora_unet_(input_blocks|middle_block|output_blocks|time_embed|label_emb|out)_")
@@ -131,8 +136,12 @@ def _wanted(name: str, style: str) -> bool:
     return bool(_OFFICIAL_UNET.match(name)) == (style == "kohya-official")
 
 
-_PARTS = {"kohya-official": ("lora_down", "lora_up"), "kohya-diffusers": ("lora_down", "lora_up"),
-          "diffusers-peft": ("lora_A", "lora_B"), "diffusers-old": ("lora.down", "lora.up")}  # fmt: skip
+_PARTS = {
+    "kohya-official": ("lora_down", "lora_up"),
+    "kohya-diffusers": ("lora_down", "lora_up"),
+    "diffusers-peft": ("lora_A", "lora_B"),
+    "diffusers-old": ("lora.down", "lora.up"),
+}
 
 
 @pytest.fixture
@@ -158,8 +167,11 @@ def make_lora():
             down = torch.randn((rank, *shape[1:]), generator=generator) * 0.1
             up = torch.randn((rows, rank, *[1] * (len(shape) - 2)), generator=generator) * 0.1
             down_part, up_part = _PARTS[style]
-            tensors |= {f"{name}.{down_part}.weight": down, f"{name}.{up_part}.weight": up,
-                        f"{name}.alpha": torch.tensor(alpha)}  # fmt: skip
+            tensors |= {
+                f"{name}.{down_part}.weight": down,
+                f"{name}.{up_part}.weight": up,
+                f"{name}.alpha": torch.tensor(alpha),
+            }
             delta = alpha / rank * (up.flatten(1) @ down.flatten(1))
             expected.setdefault(slot.key, []).append((slot.rows, delta.reshape(rows, *shape[1:])))
         return tensors, expected

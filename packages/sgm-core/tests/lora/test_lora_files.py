@@ -31,8 +31,14 @@ def test_missing_and_damaged_files_are_one_line_errors(tmp_path):
 
 def test_shapes_only_reads_no_tensor_data(tmp_path):
     path = tmp_path / "lora.safetensors"
-    save_file({"lora_unet_a.lora_down.weight": torch.ones(2, 8), "lora_unet_a.lora_up.weight": torch.ones(6, 2),
-               "lora_unet_a.alpha": torch.tensor(1.0)}, path)  # fmt: skip
+    save_file(
+        {
+            "lora_unet_a.lora_down.weight": torch.ones(2, 8),
+            "lora_unet_a.lora_up.weight": torch.ones(6, 2),
+            "lora_unet_a.alpha": torch.tensor(1.0),
+        },
+        path,
+    )
     (layer,) = read_lora(path, str(path), shapes_only=True).layers
     assert layer.down.is_meta and list(layer.up.shape) == [6, 2] and layer.rank == 2
 

@@ -13,24 +13,53 @@ from sgm.core.lora.keys import DIFFUSERS_OLD, KOHYA, PEFT, LoraKey, parse_key
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", LoraKey("lora_unet_down_blocks_0_attentions_0_proj_in", "down", KOHYA)),
-        ("lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", LoraKey("lora_te2_text_model_encoder_layers_0_mlp_fc1", "up", KOHYA)),
-        ("lora_te_text_model_encoder_layers_0_mlp_fc1.alpha", LoraKey("lora_te_text_model_encoder_layers_0_mlp_fc1", "alpha", KOHYA)),
-        ("lora_unet_input_blocks_1_0_in_layers_2.lora_mid.weight", LoraKey("lora_unet_input_blocks_1_0_in_layers_2", None, KOHYA)),
-        ("unet.mid_block.attentions.0.proj_out.lora_A.weight", LoraKey("unet.mid_block.attentions.0.proj_out", "down", PEFT)),
-        ("text_encoder_2.text_model.encoder.layers.3.self_attn.q_proj.lora_B.default.weight",
-         LoraKey("text_encoder_2.text_model.encoder.layers.3.self_attn.q_proj", "up", PEFT)),
-        ("unet.up_blocks.1.attentions.0.proj_in.alpha", LoraKey("unet.up_blocks.1.attentions.0.proj_in", "alpha", None)),
-        ("unet.down_blocks.1.resnets.0.conv1.lora.down.weight", LoraKey("unet.down_blocks.1.resnets.0.conv1", "down", DIFFUSERS_OLD)),
-        ("text_encoder.text_model.encoder.layers.0.mlp.fc2.lora_linear_layer.up.weight",
-         LoraKey("text_encoder.text_model.encoder.layers.0.mlp.fc2", "up", DIFFUSERS_OLD)),
-        ("unet.mid_block.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.up.weight",
-         LoraKey("unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0", "up", DIFFUSERS_OLD)),
-        ("text_encoder.text_model.encoder.layers.0.self_attn.to_k_lora.down.weight",
-         LoraKey("text_encoder.text_model.encoder.layers.0.self_attn.k_proj", "down", DIFFUSERS_OLD)),
+        (
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight",
+            LoraKey("lora_unet_down_blocks_0_attentions_0_proj_in", "down", KOHYA),
+        ),
+        (
+            "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight",
+            LoraKey("lora_te2_text_model_encoder_layers_0_mlp_fc1", "up", KOHYA),
+        ),
+        (
+            "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha",
+            LoraKey("lora_te_text_model_encoder_layers_0_mlp_fc1", "alpha", KOHYA),
+        ),
+        (
+            "lora_unet_input_blocks_1_0_in_layers_2.lora_mid.weight",
+            LoraKey("lora_unet_input_blocks_1_0_in_layers_2", None, KOHYA),
+        ),
+        (
+            "unet.mid_block.attentions.0.proj_out.lora_A.weight",
+            LoraKey("unet.mid_block.attentions.0.proj_out", "down", PEFT),
+        ),
+        (
+            "text_encoder_2.text_model.encoder.layers.3.self_attn.q_proj.lora_B.default.weight",
+            LoraKey("text_encoder_2.text_model.encoder.layers.3.self_attn.q_proj", "up", PEFT),
+        ),
+        (
+            "unet.up_blocks.1.attentions.0.proj_in.alpha",
+            LoraKey("unet.up_blocks.1.attentions.0.proj_in", "alpha", None),
+        ),
+        (
+            "unet.down_blocks.1.resnets.0.conv1.lora.down.weight",
+            LoraKey("unet.down_blocks.1.resnets.0.conv1", "down", DIFFUSERS_OLD),
+        ),
+        (
+            "text_encoder.text_model.encoder.layers.0.mlp.fc2.lora_linear_layer.up.weight",
+            LoraKey("text_encoder.text_model.encoder.layers.0.mlp.fc2", "up", DIFFUSERS_OLD),
+        ),
+        (
+            "unet.mid_block.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.up.weight",
+            LoraKey("unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0", "up", DIFFUSERS_OLD),
+        ),
+        (
+            "text_encoder.text_model.encoder.layers.0.self_attn.to_k_lora.down.weight",
+            LoraKey("text_encoder.text_model.encoder.layers.0.self_attn.k_proj", "down", DIFFUSERS_OLD),
+        ),
         ("model.diffusion_model.out.2.weight", None),
     ],
-)  # fmt: skip
+)
 def test_each_format_names_the_layer_and_part(key, expected):
     assert parse_key(key) == expected
 

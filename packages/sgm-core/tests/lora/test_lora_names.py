@@ -68,8 +68,11 @@ def test_two_text_encoders_are_te1_and_te2_with_q_k_v_as_rows_of_in_proj():
     slots = lora_slots(_shapes(TinyEngine("sdxl", (HFClipText, OpenClipText))))
     clip = "conditioner.embedders.0.transformer.text_model.encoder.layers.1."
     open_clip = "conditioner.embedders.1.model.transformer.resblocks.1."
-    for name in ("lora_te1_text_model_encoder_layers_1_self_attn_q_proj", "lora_te_text_model_encoder_layers_1_self_attn_q_proj",
-                 "text_encoder.text_model.encoder.layers.1.self_attn.q_proj"):  # fmt: skip
+    for name in (
+        "lora_te1_text_model_encoder_layers_1_self_attn_q_proj",
+        "lora_te_text_model_encoder_layers_1_self_attn_q_proj",
+        "text_encoder.text_model.encoder.layers.1.self_attn.q_proj",
+    ):
         assert slots[name] == Slot(clip + "self_attn.q_proj.weight")
     assert slots["lora_te2_text_model_encoder_layers_1_self_attn_k_proj"] == Slot(
         open_clip + "attn.in_proj_weight", slice(24, 48)

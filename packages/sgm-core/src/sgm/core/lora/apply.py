@@ -93,7 +93,7 @@ def apply_loras(model: nn.Module, loras: Sequence[tuple[LoraSource, float]], mod
     weights = [_checked_weight(weight) for _, weight in loras]
     by_key: dict[str, list[Contribution]] = defaultdict(list)
     reports = []
-    for index, (source, weight) in enumerate(loras):
+    for index, (source, _) in enumerate(loras):
         name = source_name(source, index)
         contents = read_lora(source, name)
         matched, unmatched = 0, list(contents.unsupported)

@@ -41,7 +41,8 @@ def lora_slots(shapes: Mapping[str, list[int]]) -> dict[str, Slot]:
                 add([f"lora_unet_{_flat(diffusers)}", f"unet.{diffusers}"], Slot(local[path]))
     sdxl_family = any(f"{root}label_emb.0.0" in weights for root in roots)
     encoders = text_encoders(shapes)
-    for encoder, (kohya_names, component) in zip(encoders, _encoder_names(encoders, sdxl_family)):
+    # A third text encoder, were there one, has no name in any LoRA format.
+    for encoder, (kohya_names, component) in zip(encoders, _encoder_names(encoders, sdxl_family), strict=False):
         for path, (key, rows) in hf_text_paths(encoder, shapes).items():
             add([*(f"lora_{name}_{_flat(path)}" for name in kohya_names), f"{component}.{path}"], Slot(key, rows))
     return slots

@@ -44,42 +44,46 @@ def diffusers_unet_paths(paths: Iterable[str]) -> dict[str, str]:
     e.g. `input_blocks.4.1.proj_in` -> `down_blocks.1.attentions.0.proj_in`."""
     paths = set(paths)
     names = {path: diffusers for path, diffusers in _OUTER.items() if path in paths}
-    inputs, middle, outputs = (
-        _blocks(paths, "input_blocks"),
-        _blocks(paths, "middle_block"),
-        _blocks(paths, "output_blocks"),
-    )
+    level_sizes = _down_levels(_blocks(paths, "input_blocks"), names)
+    _middle(_blocks(paths, "middle_block").get(None, {}), names)
+    _up_levels(_blocks(paths, "output_blocks"), level_sizes, names)
+    return names
+
+
+def _down_levels(inputs: dict, names: dict[str, str]) -> list[int]:
+    """Names the input blocks (`down_blocks`); returns each level's ResBlock count."""
     level_sizes = [0]
     for index in range(1, max(inputs, default=0) + 1):
-        parts = inputs.get(index, {})
-        if _is_resblock(parts.get("0", set())):
-            j = level_sizes[-1]
-            names.update(
-                _resblock(f"input_blocks.{index}.0", f"down_blocks.{len(level_sizes) - 1}.resnets.{j}", parts["0"])
-            )
-            if "1" in parts:
-                names.update(
-                    _transformer(
-                        f"input_blocks.{index}.1", f"down_blocks.{len(level_sizes) - 1}.attentions.{j}", parts["1"]
-                    )
-                )
-            level_sizes[-1] += 1
-        else:  # a downsampler (a conv `op`, or parameterless average pooling) closes the level
+        parts, level = inputs.get(index, {}), len(level_sizes) - 1
+        if not _is_resblock(parts.get("0", set())):  # a downsampler (a conv, or average pooling) closes the level
             if "op" in parts.get("0", set()):
-                names[f"input_blocks.{index}.0.op"] = f"down_blocks.{len(level_sizes) - 1}.downsamplers.0.conv"
+                names[f"input_blocks.{index}.0.op"] = f"down_blocks.{level}.downsamplers.0.conv"
             level_sizes.append(0)
-    resnets = attentions = 0
-    for part in sorted(middle.get(None, {})):
-        inner = middle[None][part]
-        if _is_resblock(inner):
-            names.update(_resblock(f"middle_block.{part}", f"mid_block.resnets.{resnets}", inner))
-            resnets += 1
-        else:
-            names.update(_transformer(f"middle_block.{part}", f"mid_block.attentions.{attentions}", inner))
-            attentions += 1
+            continue
+        j = level_sizes[-1]
+        names.update(_resblock(f"input_blocks.{index}.0", f"down_blocks.{level}.resnets.{j}", parts["0"]))
+        if "1" in parts:
+            names.update(_transformer(f"input_blocks.{index}.1", f"down_blocks.{level}.attentions.{j}", parts["1"]))
+        level_sizes[-1] += 1
+    return level_sizes
+
+
+def _middle(parts: dict, names: dict[str, str]) -> None:
+    """Names the middle block's ResBlocks and transformer (`mid_block`), numbered by kind."""
+    counts = {"resnets": 0, "attentions": 0}
+    for part, inner in sorted(parts.items()):
+        kind = "resnets" if _is_resblock(inner) else "attentions"
+        rename = _resblock if kind == "resnets" else _transformer
+        names.update(rename(f"middle_block.{part}", f"mid_block.{kind}.{counts[kind]}", inner))
+        counts[kind] += 1
+
+
+def _up_levels(outputs: dict, level_sizes: list[int], names: dict[str, str]) -> None:
+    """Names the output blocks (`up_blocks`): the levels in reverse, each one block longer than going down (the
+    extra block takes the downsampler's skip); an upsampler ends each level but the last."""
     index = 0
     for up_level, size in enumerate(reversed(level_sizes)):
-        for j in range(size + 1):  # one more than the input side: the block that takes the downsampler's skip
+        for j in range(size + 1):
             for part, inner in sorted(outputs.get(index, {}).items()):
                 block = f"output_blocks.{index}.{part}"
                 if part == "0":
@@ -89,7 +93,6 @@ def diffusers_unet_paths(paths: Iterable[str]) -> dict[str, str]:
                 else:
                     names.update(_transformer(block, f"up_blocks.{up_level}.attentions.{j}", inner))
             index += 1
-    return names
 
 
 def _blocks(paths: set[str], name: str) -> dict:

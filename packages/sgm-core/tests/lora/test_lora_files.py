@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from sgm.core.checkpoint import layout_of
 from sgm.core.errors import SgmError
-from sgm.core.lora import apply_loras, describe_lora, read_lora
+from sgm.core.lora import apply_loras, describe_lora, is_lora_file, parse_lora_spec, read_lora
 
 from .conftest import HFClipText, OpenClipText, TinyEngine
 
@@ -90,3 +90,32 @@ def test_describe_says_when_only_the_shapes_differ(layouts, tmp_path):
     save_file({f"{name}.lora_down.weight": torch.ones(1, 7), f"{name}.lora_up.weight": torch.ones(7, 1)}, path)
     description = describe_lora(path, layouts)
     assert description.summary()[-1] == "fits none of the models: its layers have other shapes (made for another model)"
+
+
+def test_is_lora_file_tells_a_lora_from_a_checkpoint(make_lora, tmp_path):
+    lora, checkpoint = tmp_path / "lora.safetensors", tmp_path / "model.safetensors"
+    engine = TinyEngine("sd21", (OpenClipText,))
+    save_file(make_lora(engine, "diffusers-peft", only="attn1")[0], lora)
+    save_file({key: value.contiguous() for key, value in engine.state_dict().items()}, checkpoint)
+    assert is_lora_file(lora) and not is_lora_file(checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("style.safetensors", ("style.safetensors", 1.0)),
+        ("style.safetensors:0.8", ("style.safetensors", 0.8)),
+        ("loras/a:b.safetensors:-1.5", ("loras/a:b.safetensors", -1.5)),
+        (r"C:\loras\style.safetensors", (r"C:\loras\style.safetensors", 1.0)),
+        (r"C:\loras\style.safetensors:2", (r"C:\loras\style.safetensors", 2.0)),
+    ],
+)
+def test_lora_options_are_file_and_optional_weight(text, expected):
+    path, weight = parse_lora_spec(text)
+    assert (str(path), weight) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":0.5", "style.safetensors:nan", "style.safetensors:inf"])
+def test_bad_lora_options_are_one_line_errors(text):
+    with pytest.raises(SgmError, match="FILE"):
+        parse_lora_spec(text)

@@ -1,4 +1,5 @@
-"""The change a LoRA layer makes to one weight: `weight * alpha / rank * up @ down` (Hu et al. 2021, eq. 4).
+"""The change a LoRA layer makes to one weight: `weight * alpha / rank * up @ down` (Hu et al. 2021, "LoRA: Low-Rank
+Adaptation of Large Language Models", section 4.1).
 
 For a convolution (LoCon) down is a `[rank, in, kh, kw]` kernel and up a `[out, rank, 1, 1]` one: the update is
 `up.flatten(1) @ down.flatten(1)` reshaped to the weight's `[out, in, kh, kw]`. The same reshape lets a linear

@@ -8,6 +8,7 @@ import torch
 from sgm.core.checkpoint.reading import SAFETENSORS_DTYPES, load_state_dict, read_safetensors_header
 from sgm.core.errors import SgmError
 from sgm.core.lora.grouping import LoraContents, group_layers
+from sgm.core.lora.keys import DOWN, UP, parse_key
 
 LoraSource = str | Path | Mapping[str, torch.Tensor]
 
@@ -15,6 +16,12 @@ LoraSource = str | Path | Mapping[str, torch.Tensor]
 def source_name(source: LoraSource, index: int) -> str:
     """How reports and errors name a LoRA: its path, or its place in the list for a state dict."""
     return f"LoRA #{index + 1} (a state dict)" if isinstance(source, Mapping) else str(source)
+
+
+def is_lora_file(path: str | Path) -> bool:
+    """Whether a safetensors file holds LoRA layers (by its key names; only the header is read)."""
+    header = read_safetensors_header(path)
+    return any(parsed is not None and parsed.part in (DOWN, UP) for parsed in map(parse_key, header))
 
 
 def read_lora(source: LoraSource, name: str, *, shapes_only: bool = False) -> LoraContents:

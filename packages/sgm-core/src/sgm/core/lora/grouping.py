@@ -19,7 +19,7 @@ from sgm.core.lora.keys import ALPHA, DOWN, UP, parse_key
 
 @dataclass
 class LoraLayer:
-    """One layer's low-rank update `up @ down`, scaled by `alpha / rank` (Hu et al. 2021, "LoRA", eq. 4)."""
+    """One layer's low-rank update `up @ down`, scaled by `alpha / rank` (Hu et al. 2021, "LoRA", section 4.1)."""
 
     name: str  # in the file's naming
     down: torch.Tensor  # [rank, in] or, for a convolution (LoCon), [rank, in, kh, kw]

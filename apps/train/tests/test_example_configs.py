@@ -1,5 +1,6 @@
 """The example configs in configs/examples train for two steps on data the test writes: a webdataset shard and an
-image folder, each given on the command line as the configs' comments say."""
+image folder, each given on the command line as the configs' comments say. A `pipe:` URL runs only with
+`--allow-pipe`, and a shard stream that yields no batch stops the run with one line instead of looping."""
 
 import io
 import json
@@ -74,3 +75,35 @@ def test_examples_say_which_value_is_missing(tmp_path, capsys):
         assert main(["--base", str(EXAMPLES / f"{name}.yaml"), "--logdir", str(tmp_path)]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"{key}: the config leaves this to you; give it as key=value" in line
+
+
+def test_webdataset_pipe_urls_need_allow_pipe_on_the_command_line(tmp_path, capsys):
+    _write_shard(tmp_path / "shard.tar")
+    marker = tmp_path / "ran"
+    base = ["--base", str(EXAMPLES / "webdataset.yaml"), "data.params.train.loader.num_workers=0"]
+    hostile = f"data.params.train.datapipeline.urls=pipe:touch {marker}"
+    assert main([*base, hostile, "--logdir", str(tmp_path / "refused")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "is a shell command, which a config may not run; if you trust it, add --allow-pipe" in line
+    assert not marker.exists() and not (tmp_path / "refused").exists()
+
+    piped = f"data.params.train.datapipeline.urls=pipe:cat {tmp_path / 'shard.tar'}"
+    loader = ["data.params.train.loader.batch_size=2", *SMALL_RUN, "--logdir", str(tmp_path / "logs")]
+    assert main([*base, piped, *loader, "--allow-pipe"]) == 0
+    _trained_run(tmp_path / "logs")
+
+
+def test_a_shard_stream_without_batches_stops_the_run(tmp_path, capsys):
+    with tarfile.open(tmp_path / "empty.tar", "w"):
+        pass
+    finite = "data.params.train.datapipeline.pipeline_config.resample=false"
+    for extra in ([], [finite]):  # resampled: refused at setup; finite: at the end of the first, empty pass
+        arguments = [
+            "--base",
+            str(EXAMPLES / "webdataset.yaml"),
+            f"data.params.train.datapipeline.urls={tmp_path / 'empty.tar'}",
+        ]
+        loader = ["data.params.train.loader.num_workers=0", "--max-steps", "2", "--logdir", str(tmp_path / "logs")]
+        assert main([*arguments, *extra, *loader]) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("sgm-train: error: ") and "empty.tar" in last

@@ -1,6 +1,7 @@
-"""The map-style datasets: digits, CIFAR-10 batches, image folders, and the missing-file messages of MNIST /
-CIFAR-10."""
+"""The map-style datasets: digits, CIFAR-10 batches (never allowed to run code), image folders, and the
+missing-file messages of MNIST / CIFAR-10."""
 
+import os
 import pickle
 
 import numpy as np
@@ -9,6 +10,8 @@ import torch
 from PIL import Image
 
 from sgm.core.config import instantiate
+from sgm.core.errors import SgmError
+from sgm.train.data import DictDataModule
 from sgm.train.data.folder import ImageFolderDataset, ImageFolderLoader
 from sgm.train.data.toy import CIFAR10Dataset, CIFAR10Loader, DigitsDataset, DigitsLoader, MNISTLoader
 
@@ -55,12 +58,18 @@ def test_missing_torchvision_sets_say_where_to_get_them(tmp_path, target, folder
     assert MNISTLoader and CIFAR10Loader
 
 
-def test_cifar10_batches_read_channel_major_rows(tmp_path):
+CIFAR10_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])  # 2: as the official batches (Python 2 cPickle), 4-5: Python 3
+def test_cifar10_batches_read_channel_major_rows(tmp_path, protocol):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     data = np.arange(2 * 3072, dtype=np.int64).reshape(2, 3072) % 256
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        (folder / name).write_bytes(pickle.dumps({"data": data.astype(np.uint8), "labels": [7, 2]}))
+    for name in CIFAR10_BATCHES:
+        batch = {"batch_label": "training batch", "labels": [7, 2], "data": data.astype(np.uint8)}
+        batch["filenames"] = [b"a.png", b"b.png"]
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
     train, test = CIFAR10Dataset(tmp_path, train=True), CIFAR10Dataset(tmp_path, train=False)
     assert len(train) == 10 and len(test) == 2
     sample = test[1]
@@ -68,6 +77,31 @@ def test_cifar10_batches_read_channel_major_rows(tmp_path):
     channel, row, column = 2, 5, 7
     expected = data[1, channel * 1024 + row * 32 + column] / 255.0 * 2.0 - 1.0
     assert sample["jpg"][channel, row, column].item() == pytest.approx(expected, abs=1e-6)
+
+
+class _RunsCommand:
+    """Unpickling this runs a shell command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    for name in CIFAR10_BATCHES:
+        batch = {"data": np.zeros((1, 3072), dtype=np.uint8), "labels": [_RunsCommand(marker)]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(SgmError, match="data_batch_1 is not a CIFAR-10 batch: refused: .*system"):
+        CIFAR10Dataset(tmp_path, train=True)
+    assert not marker.exists()
+    (folder / "test_batch").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(SgmError, match="expected a dict with `data` and `labels`"):
+        CIFAR10Dataset(tmp_path, train=False)
 
 
 def _write_folder(root, sizes, captions=True):
@@ -100,3 +134,10 @@ def test_image_folder_loader_and_caption_check(tmp_path):
     assert batch["jpg"].shape == (3, 3, 8, 8) and batch["txt"] == ["", "", ""]
     with pytest.raises(FileNotFoundError, match="not found"):
         ImageFolderDataset(tmp_path / "nope")
+
+
+def test_an_empty_dataset_is_refused():
+    with pytest.raises(SgmError, match="the training set \\(list\\) is empty"):
+        DictDataModule([])
+    with pytest.raises(SgmError, match="the validation set \\(list\\) is empty"):
+        DictDataModule([{"jpg": torch.zeros(1)}], validation=[])

@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from sgm.core.config import resolve
+from sgm.train.config_check import check_parameters
 from sgm.train.launch import TrainOptions, fit
 
 EXAMPLES = (
@@ -42,11 +43,13 @@ def _targets(node, path="config"):
 
 @SKIP
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(EXAMPLES)))
-def test_every_target_resolves(config):
-    targets = list(_targets(OmegaConf.to_container(OmegaConf.load(config))))
+def test_every_target_resolves_and_takes_its_params(config):
+    data = OmegaConf.to_container(OmegaConf.load(config))
+    targets = list(_targets(data))
     assert targets
     for path, target in targets:
         assert callable(resolve(target, key_path=path)), f"{path}: {target}"
+    check_parameters(data)  # and every block's params are parameters its class takes
 
 
 def _write_mnist(raw: Path, rng: np.random.Generator) -> None:

@@ -5,6 +5,7 @@ import logging
 import sys
 
 from sgm.core.config import ConfigError
+from sgm.core.errors import SgmError
 
 EXAMPLES = """examples:
   uv run apps/train --base apps/train/configs/toy/digits.yaml
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale-lr", action="store_true", help="lr = base_learning_rate * batch size * devices * accumulation"
     )
     parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
+    parser.add_argument(
+        "--allow-pipe",
+        action="store_true",
+        help="let webdataset `pipe:` URLs run their shell command (only for configs you trust; a config cannot "
+        "allow this itself)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is often fastest on a busy shared CPU)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is built")
     return parser
@@ -65,6 +72,7 @@ def parse(argv: list[str] | None = None):
         seed=args.seed,
         scale_lr=args.scale_lr,
         wandb=args.wandb,
+        allow_pipe=args.allow_pipe,
     )
     if options.resume and options.name:
         parser.error("--name and --resume exclude each other: a resumed run keeps its directory")
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run = fit(options)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except (SgmError, ConfigError, FileNotFoundError, ValueError) as error:
         print(f"sgm-train: error: {error}", file=sys.stderr)
         return 2
     print(f"run directory: {run.run_dir.root}")

@@ -6,11 +6,14 @@ intact (and at worst a stale temporary file, removed by the next save).
 """
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from sgm.core.errors import SgmError
 
 TEMP_MARKER = ".tmp-"
 
@@ -59,3 +62,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)  # remote filesystems: Lightning's own writer
             return
         atomic_torch_save(checkpoint, path)
+
+
+def check_checkpoint_readable(path: Path, context: str) -> None:
+    """A `torch.save` file is a zip archive whose directory is written last: a truncated or foreign file has none.
+    Checking that costs a few reads, where finding out in `torch.load` costs a traceback mid-start."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            readable = any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise SgmError(
+            f"{context}: {path} is not a readable checkpoint ({error}); it may be truncated: "
+            "resume from another checkpoint of the run"
+        ) from None
+    if not readable:
+        raise SgmError(f"{context}: {path} is not a torch checkpoint (no data.pkl inside)")

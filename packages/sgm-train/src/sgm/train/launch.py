@@ -1,7 +1,9 @@
 """From merged YAML configs to a finished (or resumed) Lightning run: what `uv run apps/train` does.
 
 The config has the reference's shape: `model` ({target, params} plus `base_learning_rate`), `data` (a data module
-block) and `lightning` (`trainer` arguments, `modelcheckpoint`, `callbacks`, `logger`, `strategy`).
+block) and `lightning` (`trainer` arguments, `modelcheckpoint`, `callbacks`, `logger`, `strategy`). The config is
+checked and its model, data and trainer built before the run directory is made, so a refused config leaves nothing
+under the log folder.
 """
 
 import logging
@@ -18,8 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from sgm.core.config import ConfigError, instantiate, load_config
 from sgm.train.autoencoder_module import AutoencoderTrainer
 from sgm.train.checkpoint_io import AtomicCheckpointIO
+from sgm.train.config_check import check_parameters, resolved_config
+from sgm.train.data.webdataset import pipe_urls_allowed
 from sgm.train.diffusion_module import DiffusionTrainer
-from sgm.train.run_dir import RUN_DIR_ENV, RunDir, new_run_dir, resume_target
+from sgm.train.run_dir import RUN_DIR_ENV, RunDir, is_rank_zero, new_run_dir, resume_target
 from sgm.train.trainer_config import build_callbacks, build_loggers, finish_loggers, trainer_arguments
 
 logger = logging.getLogger(__name__)
@@ -29,7 +33,8 @@ DEFAULT_SEED = 23  # the reference main.py's default
 
 @dataclass
 class TrainOptions:
-    """What the command line says: configs, `key=value` overrides and run settings."""
+    """What the command line says: configs, `key=value` overrides and run settings. `allow_pipe` lets `pipe:` shard
+    URLs run their shell command (the command line's `--allow-pipe`; a config cannot ask for it)."""
 
     base: Sequence[str | Path] = ()
     overrides: Sequence[str] = ()
@@ -40,6 +45,7 @@ class TrainOptions:
     seed: int = DEFAULT_SEED
     scale_lr: bool = False
     wandb: bool = False
+    allow_pipe: bool = False
     trainer_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,10 +54,6 @@ class TrainRun:
     run_dir: RunDir
     trainer: pl.Trainer
     module: pl.LightningModule
-
-
-def _is_rank_zero() -> bool:
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def training_module(engine: Any, learning_rate: float) -> pl.LightningModule:
@@ -87,17 +89,14 @@ def learning_rate(config: DictConfig, trainer: pl.Trainer, scale_lr: bool) -> fl
     return trainer.accumulate_grad_batches * devices * _batch_size(config.data) * base_lr
 
 
-def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir, Path | None]:
-    """The merged config, the run directory and the checkpoint to resume (None for a new run)."""
-    checkpoint = None
+def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir | None, Path | None]:
+    """The merged and checked config, and the run directory and checkpoint to resume (None, None for a new run)."""
+    run, checkpoint = None, None
     base = [Path(p) for p in options.base]
     if options.resume:
         run, checkpoint = resume_target(options.resume)
         if run.config_file.is_file():
             base = [run.config_file, *base]
-    else:
-        name = options.name if options.name is not None else (base[0].stem if base else "")
-        run = new_run_dir(options.logdir, name)
     if not base:
         raise ConfigError("no config given: pass --base config.yaml (e.g. apps/train/configs/toy/digits.yaml)")
     config = load_config(*base, overrides=options.overrides)
@@ -109,39 +108,59 @@ def load_run_config(options: TrainOptions) -> tuple[DictConfig, RunDir, Path | N
         raise ConfigError(
             f"{', '.join(missing)}: the config leaves this to you; give it as key=value on the command line"
         )
+    check_parameters(resolved_config(config))
     return config, run, checkpoint
+
+
+def _start_trainer(
+    config: DictConfig, run: RunDir, options: TrainOptions, trainer_kwargs: dict, engine: Any
+) -> tuple[pl.Trainer, pl.LightningModule]:
+    """The trainer with its loggers and callbacks writing into `run`, and the module it trains."""
+    lightning_config = config.get("lightning") or OmegaConf.create()
+    trainer = pl.Trainer(
+        **trainer_kwargs,
+        default_root_dir=str(run.root),
+        logger=build_loggers(lightning_config, run, options.wandb),  # they write lazily, on first use
+        callbacks=build_callbacks(lightning_config, run, getattr(engine, "monitor", None)),
+        plugins=[AtomicCheckpointIO()],
+    )
+    module = training_module(engine, learning_rate(config, trainer, options.scale_lr))
+    logger.info("learning rate %.3g", module.learning_rate)
+    return trainer, module
 
 
 def fit(options: TrainOptions) -> TrainRun:
     """Train (or resume) as the configs say; returns the run directory, trainer and module."""
-    config, run, checkpoint = load_run_config(options)
+    config, resumed, checkpoint = load_run_config(options)
     lightning_config = config.get("lightning") or OmegaConf.create()
-    loggers = build_loggers(lightning_config, run, options.wandb)  # they write lazily: a bad one leaves no run dir
-    pl.seed_everything(options.seed, workers=True)
-    if _is_rank_zero():
-        run.create()
-        OmegaConf.save(config, run.config_file)
-        os.environ[RUN_DIR_ENV] = str(run.root)  # DDP children re-run the command and must log here too
-    engine = instantiate(config.model, key_path="model")
-    monitor = getattr(engine, "monitor", None)
-    trainer_kwargs = trainer_arguments(lightning_config, options.max_steps, options.trainer_overrides)
-    trainer = pl.Trainer(
-        **trainer_kwargs,
-        default_root_dir=str(run.root),
-        logger=loggers,
-        callbacks=build_callbacks(lightning_config, run, monitor),
-        plugins=[AtomicCheckpointIO()],
-    )
-    for experiment_logger in trainer.loggers:  # the merged config as the run's hyperparameters (rank 0 only)
-        experiment_logger.log_hyperparams(OmegaConf.to_container(config, resolve=True))
-    module = training_module(engine, learning_rate(config, trainer, options.scale_lr))
-    logger.info("learning rate %.3g", module.learning_rate)
-    data = instantiate(config.data, key_path="data")
-    try:
-        with warnings.catch_warnings():
-            if checkpoint:  # a resumed run writes into its own, non-empty checkpoints/ on purpose
-                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-            trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
-    finally:
-        finish_loggers(trainer.loggers)
+    pl.seed_everything(options.seed, workers=True, verbose=False)  # said with -v only: a refusal stays one line
+    logger.info("seed %d", options.seed)
+    with pipe_urls_allowed(options.allow_pipe):
+        engine = instantiate(config.model, key_path="model")
+        data = instantiate(config.data, key_path="data")
+        trainer_kwargs = trainer_arguments(lightning_config, options.max_steps, options.trainer_overrides)
+        if resumed is not None:
+            run = resumed
+        else:
+            name = options.name if options.name is not None else Path(options.base[0]).stem
+            run = new_run_dir(options.logdir, name)
+        try:
+            trainer, module = _start_trainer(config, run, options, trainer_kwargs, engine)
+        except BaseException:
+            if resumed is None and is_rank_zero():
+                run.remove_if_empty()
+            raise
+        if is_rank_zero():
+            run.create()
+            OmegaConf.save(config, run.config_file)
+            os.environ[RUN_DIR_ENV] = str(run.root)  # DDP children re-run the command and must log here too
+        for experiment_logger in trainer.loggers:  # the config as written: `${oc.env:...}` values stay unresolved
+            experiment_logger.log_hyperparams(OmegaConf.to_container(config, resolve=False))
+        try:
+            with warnings.catch_warnings():
+                if checkpoint:  # a resumed run writes into its own, non-empty checkpoints/ on purpose
+                    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+                trainer.fit(module, data, ckpt_path=str(checkpoint) if checkpoint else None)
+        finally:
+            finish_loggers(trainer.loggers)
     return TrainRun(run, trainer, module)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from lightning.pytorch import loggers as pl_loggers
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
@@ -41,6 +42,9 @@ def trainer_arguments(lightning_config: Mapping, max_steps: int | None, override
     """`lightning.trainer` plus the command line's settings, with the `strategy` block built."""
     arguments = dict(_plain(lightning_config.get("trainer")) or {})
     arguments.update(overrides or {})
+    unknown = sorted(set(arguments) - set(inspect.signature(pl.Trainer).parameters))
+    if unknown:
+        raise ConfigError(f"lightning.trainer.{unknown[0]}: not an argument of lightning's Trainer")
     if max_steps is not None:
         arguments["max_steps"] = max_steps
     accelerator = arguments.get("accelerator", "auto")

@@ -3,6 +3,8 @@
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
 
+from sgm.core.errors import SgmError
+
 
 def check_loader_args(batch_size: int, num_workers: int) -> None:
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -12,7 +14,8 @@ def check_loader_args(batch_size: int, num_workers: int) -> None:
 
 
 class DictDataModule(pl.LightningDataModule):
-    """Train / validation / test loaders over datasets of dicts; validation and test default to the next one up."""
+    """Train / validation / test loaders over datasets of dicts; validation and test default to the next one up.
+    An empty dataset is refused: Lightning would run empty epochs with it forever."""
 
     def __init__(
         self,
@@ -26,6 +29,9 @@ class DictDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         check_loader_args(batch_size, num_workers)
+        for split, dataset in (("training", train), ("validation", validation), ("test", test)):
+            if dataset is not None and len(dataset) == 0:
+                raise SgmError(f"the {split} set ({type(dataset).__name__}) is empty: it would yield no batch")
         self.train_dataset = train
         self.val_dataset = validation if validation is not None else train
         self.test_dataset = test if test is not None else self.val_dataset

@@ -4,6 +4,7 @@ Each sample is `{"jpg": [C, H, W] in [-1, 1], "cls": label}`, as the reference's
 """
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from sgm.core.errors import SgmError
 from sgm.train.data.datamodule import DictDataModule
+from sgm.train.data.restricted_pickle import load_data_pickle
 
 DIGITS_MAX_VALUE = 16.0  # load_digits pixels are counts 0..16 of a 4x4 block of the 32x32 scan
 SPLITS = ("train", "val", "all")
@@ -130,9 +133,22 @@ class MNISTLoader(DictDataModule):
         )
 
 
+def read_cifar10_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """One CIFAR-10 python batch (a pickled dict, the official format) as uint8 images `[N, 3, 32, 32]` and labels;
+    read with a restricted unpickler, so a file that would run code is refused instead."""
+    try:
+        batch = load_data_pickle(path.read_bytes(), encoding="latin1")
+    except (pickle.UnpicklingError, ValueError, EOFError) as error:
+        raise SgmError(f"{path} is not a CIFAR-10 batch: {error}") from None
+    if not isinstance(batch, Mapping) or "data" not in batch or "labels" not in batch:
+        raise SgmError(f"{path} is not a CIFAR-10 batch: expected a dict with `data` and `labels`")
+    return np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), list(batch["labels"])
+
+
 class CIFAR10Dataset(Dataset):
     """CIFAR-10's python batches (`<root>/cifar-10-batches-py/data_batch_1` ... `_5` for training, `test_batch`
-    otherwise) as `{"jpg": [3, 32, 32] in [-1, 1], "cls": label}`; the files are read as they are (no checksum)."""
+    otherwise) as `{"jpg": [3, 32, 32] in [-1, 1], "cls": label}`; the files are read as they are (no checksum)
+    but never allowed to run code (`read_cifar10_batch`)."""
 
     def __init__(self, root: str | Path, train: bool = True):
         folder = Path(root) / CIFAR10_FOLDER
@@ -142,10 +158,9 @@ class CIFAR10Dataset(Dataset):
             raise FileNotFoundError(f"CIFAR10 not found under {folder.resolve()} (no {missing[0]}): {CIFAR10_WHERE}")
         images, labels = [], []
         for name in names:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")  # the official format: a pickled dict per batch
-            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.extend(batch["labels"])
+            batch_images, batch_labels = read_cifar10_batch(folder / name)
+            images.append(batch_images)
+            labels.extend(batch_labels)
         self.images = torch.from_numpy(np.concatenate(images))
         self.labels = torch.tensor(labels, dtype=torch.long)
 

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -60,20 +61,29 @@ def test_sample_without_checkpoint_is_one_line_and_writes_nothing(capsys, empty_
         (["--model", "sdxl"], "unknown model 'sdxl'"),
         (["--model", "sdxl-base", "--sampler", "Magic"], "unknown sampler 'Magic'"),
         (["--model", "sdxl-base", "--discretization", "cosine"], "unknown discretization 'cosine'"),
-        (["--model", "sdxl-base", "--width", "1000"], "--width 1000: sdxl-base needs a positive multiple of 64"),
-        (["--model", "sd-2.1", "--steps", "0"], "--steps must be more than 0"),
-        (["--model", "sd-2.1", "--strength", "1.5"], "--strength must be more than 0 and at most 1.0"),
+        (["--model", "sdxl-base", "--width", "1000"], "width 1000: sdxl-base needs a multiple of 64"),
+        (["--model", "sd-2.1", "--steps", "0"], "steps must be a positive whole number, got 0"),
+        (["--model", "sd-2.1", "--strength", "1.5"], "strength must be more than 0 and at most 1, got 1.5"),
         (["--model", "sd-2.1", "--init-image", "missing.png"], "image file not found: missing.png"),
-        (["--model", "sd-2.1", "--class", "3"], "--class is for class-conditional models"),
-        (["--model", "svd"], "svd generates from an input: pass it with --init-image"),
+        (["--model", "sd-2.1", "--class", "3"], "sd-2.1 is a txt2img model and takes no class_label"),
+        (["--model", "digits", "--prompt", "a cat", "--width", "32"], "digits is a class2img model and takes no prompt, "
+         "width"),
+        (["--model", "digits", "--class", "12"], "class must be a whole number from 0 to 9"),
+        (["--model", "svd"], "svd generates from an image: give it with --input PATH"),
+        (["--model", "sd-2.1", "--output", "a-file.txt"], "output a-file.txt is a file"),
         (["--model", "sdxl-base", "--refiner", "sd-2.1"], "sd-2.1 is a txt2img model, not a refiner"),
         (["--model", "sdxl-base", "--ckpt", "nothing.safetensors"], "checkpoint file not found: nothing.safetensors"),
     ],
 )
 def test_sample_option_errors(capsys, empty_workdir, argv, message):
+    if "a-file.txt" in argv:
+        (empty_workdir / "checkpoints").mkdir()
+        (empty_workdir / "checkpoints" / "v2-1_512-ema-pruned.safetensors").write_bytes(b"")
+        (empty_workdir / "a-file.txt").write_text("mine")
+    before = sorted(empty_workdir.rglob("*"))
     status, _, err = _run(capsys, "sample", *argv)
     assert status == 2 and message in err and err.count("\n") == 1
-    assert list(empty_workdir.iterdir()) == []
+    assert sorted(empty_workdir.rglob("*")) == before  # nothing written
 
 
 def test_unreadable_init_image(capsys, empty_workdir):
@@ -83,16 +93,17 @@ def test_unreadable_init_image(capsys, empty_workdir):
 
 
 def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_workdir, monkeypatch):
-    from sgm_cli.commands import sample
+    from sgm.kernels.backend import default_backend
+    from sgm.pipelines import running
 
     requests = []
-    from sgm.kernels.backend import default_backend
 
-    def pipeline(request):
+    def sample_and_save(pipelines, request, callback):
         requests.append((request, default_backend()))
         return []
 
-    monkeypatch.setattr(sample, "_pipeline_function", lambda entry: pipeline)
+    monkeypatch.setattr(running.PipelineCache, "get", lambda self, request, models, on_load=None: [SimpleNamespace()])
+    monkeypatch.setattr(running, "_run_image", sample_and_save)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")
     status, _, err = _run(capsys, "sample", "--model", "sd-turbo", "--prompt", "a fox", "--seed", "3", "--num", "2",
@@ -108,7 +119,7 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
         "fp16",
     )
     assert request.ckpt == Path("checkpoints/sd_turbo.safetensors") and request.output == Path("outputs/sd-turbo")
-    assert request.watermark is False and request.sampling() == {}
+    assert request.watermark is False and (request.steps, request.cfg, request.sampler) == (None, None, None)
 
 
 def test_inspect_garbage_file_is_one_line_exit_2(capsys, empty_workdir):

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from sgm.core.inference import optimize_for_inference
+
 SEED = 0
 REPLY = "bench-reply"  # marks the reference child's answers among anything else it prints
 CFG = 7.0
@@ -64,7 +66,8 @@ SAMPLER = {
 
 class UNetBench:
     """One implementation's UNet (built by its `instantiate`) on `weights`, with the bench's inputs and sampler.
-    `ours`: ours, run as its pipelines run it on the CPU (weights packed, `constant_context` while sampling)."""
+    `ours`: ours, run as its pipelines run it on the CPU (`optimize_for_inference`, `constant_context` while
+    sampling)."""
 
     def __init__(self, instantiate, weights: Path, steps: int, latent_size: int, ours: bool = False):
         from safetensors.torch import load_file
@@ -74,7 +77,7 @@ class UNetBench:
         self.unet.load_state_dict(load_file(weights))
         self.ours = ours
         if ours:
-            self.unet.pack_weights()
+            optimize_for_inference(self.unet, "cpu")
         self.denoiser = instantiate(DENOISER)
         self.sampler = instantiate({**SAMPLER, "params": {**SAMPLER["params"], "num_steps": steps}})
         self.sampler.verbose = False
@@ -108,7 +111,7 @@ class UNetBench:
     def _sampling(self) -> contextlib.AbstractContextManager:
         if not self.ours:
             return contextlib.nullcontext()
-        from sgm.core.nn.attention import constant_context
+        from sgm.core.inference import constant_context
 
         return constant_context()
 
@@ -175,11 +178,11 @@ class ReferenceChild:
 def load_main(path: Path, dtype: str) -> None:
     """Child process: build sdxl-base without allocating, assign the file as `dtype`, report time and peak RSS."""
     from sgm.core.checkpoint import load_checkpoint_into
-    from sgm.pipelines.loading import build_engine
+    from sgm.pipelines.catalog import build_model
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    model = build_engine("sdxl-base")
+    model = build_model("sdxl-base", device=None)
     built = time.perf_counter()
     report = load_checkpoint_into(model, path, dtype=dtype)
     loaded = time.perf_counter()

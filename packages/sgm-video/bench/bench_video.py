@@ -18,7 +18,8 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from sgm.pipelines import build_pipeline, model_config
+from sgm.pipelines import build_pipeline
+from sgm.video.testing import shipped_config
 
 CONDITIONER = "model.params.conditioner_config.params.emb_models"
 MID_SIZE = {
@@ -66,7 +67,7 @@ class PeakMemory:
 
 
 def mid_size_config():
-    config = model_config("svd")
+    config = shipped_config("svd")
     for key, value in MID_SIZE.items():
         OmegaConf.update(config, key, value, merge=False)
     for path in VAE_PATHS:
@@ -88,13 +89,13 @@ def instrument(pipeline, memory: PeakMemory) -> None:
             return decode(*args, **kwargs)
 
     def timed_sampler(*args, **kwargs):
-        inner, report = sampler(*args, **kwargs)
+        inner = sampler(*args, **kwargs)
 
         def run(*sample_args, **sample_kwargs):
             with memory.stage("sample (UNet steps)"):
                 return inner(*sample_args, **sample_kwargs)
 
-        return run, report
+        return run
 
     pipeline.conditionings, pipeline.decode, pipeline.sampler = timed_conditionings, timed_decode, timed_sampler
 
@@ -110,7 +111,7 @@ def main() -> None:
     torch.manual_seed(0)
     memory = PeakMemory()
     with memory.stage("build"):
-        pipeline = build_pipeline(mid_size_config(), name="svd-mid", device="cpu", progress=False)
+        pipeline = build_pipeline(mid_size_config(), name="svd-mid", device="cpu")
     parameters = {name: sum(p.numel() for p in getattr(pipeline.engine, name).parameters())
                   for name in ("model", "conditioner", "first_stage_model")}  # fmt: skip
     instrument(pipeline, memory)

@@ -44,9 +44,11 @@ def test_config_network_has_the_official_layout(stem):
 def test_sampling_block_matches_the_guider(stem):
     config = load(stem)
     sampling, sampler = config.sampling, config.model.params.sampler_config.params
-    frames = sampling.get("num_frames") or sampling.frames_per_pass * sampling.views
+    frames = sampling.frames_per_pass * sampling.views if "views" in sampling else sampling.num_frames
     assert sampler.guider_config.params.num_frames == frames
-    assert sampler.num_steps == sampling.num_steps
+    # Steps and guidance scales live once, in the sampling block; the pipeline sets them on the sampler.
+    assert "num_steps" not in sampler and {"steps", "cfg", "min_cfg"} <= set(sampling)
+    assert not {"max_scale", "min_scale"} & set(sampler.guider_config.params)
     if "views" in sampling:
         embedders = config.model.params.conditioner_config.params.emb_models
         counts = {e.input_key: e.params.n_cond_frames for e in embedders if "n_cond_frames" in e.params}

@@ -5,7 +5,6 @@ import os
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from sgm.core.files import current_umask
@@ -114,7 +113,7 @@ def test_remove_background_keeps_rgba_and_explains_missing_model(tmp_path, monke
 
 @pytest.mark.parametrize("fmt", ["mp4", "gif", "frames"])
 def test_writing_never_overwrites(tmp_path, fmt):
-    frames = torch.rand(4, 3, 32, 32)
+    frames = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     first = write_frames(frames, tmp_path, "clip", fmt=fmt, fps=5)
     second = write_frames(frames, tmp_path, "clip", fmt=fmt, fps=5)
     assert first != second and first.exists() and second.exists()

@@ -52,11 +52,11 @@ def test_match_models_on_tiny_layouts(tmp_path):
 
 
 def test_equal_layouts_list_the_model_named_like_the_file_first(tmp_path):
-    from sgm.pipelines.catalog import CATALOG
-
     layout = _tiny_layouts()["base"]
-    path = write_sparse_safetensors(tmp_path / CATALOG["sd-2.1-768"].file, layout)
-    assert match_models(path, {"sd-2.1": layout, "sd-2.1-768": layout, "sd-turbo": layout})[0] == "sd-2.1-768"
+    path = write_sparse_safetensors(tmp_path / "v2-1_768-ema-pruned.safetensors", layout)
+    layouts = {"sd-2.1": layout, "sd-2.1-768": layout, "sd-turbo": layout}
+    file_names = {"sd-2.1": ("v2-1_512-ema-pruned.safetensors",), "sd-2.1-768": ("v2-1_768-ema-pruned.safetensors",)}
+    assert match_models(path, layouts, file_names=file_names)[0] == "sd-2.1-768"
 
 
 def test_official_sdxl_layout_fits_itself_with_benign_differences(tmp_path, shared_layouts):

@@ -1,10 +1,14 @@
-"""UNetModel's CPU inference path (channels-last tensors and conv weights) against the plain contiguous one."""
+"""The CPU inference path `sgm.core.inference.optimize_for_inference` gives a UNetModel (channels-last tensors and conv
+weights, packed weights) against the plain contiguous one."""
 
 import pytest
 import safetensors.torch
 import torch
 
+from sgm.core.inference import optimize_for_inference
+from sgm.core.inference.optimize import run_channels_last
 from sgm.core.nn.unet import UNetModel
+from sgm.kernels import pack_weights
 
 CONTEXT = 16
 CONFIGS = {
@@ -52,6 +56,7 @@ def test_inference_path_equals_the_contiguous_path(name, dtype, tol):
     x, t, context, y = _inputs(name, dtype)
     plain = model(x, t, context, y)  # gradients on: the contiguous path
     assert all(w.is_contiguous() for w in _conv_weights(model))
+    assert run_channels_last(model)
     with torch.no_grad():
         fast = model(x, t, context, y)
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in _conv_weights(model))
@@ -61,6 +66,7 @@ def test_inference_path_equals_the_contiguous_path(name, dtype, tol):
 
 def test_channels_last_and_contiguous_inputs_give_the_same_output():
     model = _model("linear")
+    run_channels_last(model)
     x, t, context, y = _inputs("linear")
     with torch.no_grad():
         a = model(x, t, context, y)
@@ -81,12 +87,14 @@ def test_half_precision_inference_runs(dtype):
 
 def test_state_dict_stays_contiguous_and_round_trips():
     model = _model("linear")
+    run_channels_last(model)
     x, t, context, y = _inputs("linear")
     with torch.no_grad():
         before = model(x, t, context, y)
     state = model.state_dict()
     assert all(v.is_contiguous() for v in state.values())
     restored = UNetModel(**CONFIGS["linear"]).eval()
+    run_channels_last(restored)
     restored.load_state_dict(safetensors.torch.load(safetensors.torch.save(state)))
     with torch.no_grad():
         torch.testing.assert_close(restored(x, t, context, y), before, atol=0, rtol=0)
@@ -105,11 +113,20 @@ def test_packed_weights_give_the_same_output_and_state(name):
     x, t, context, y = _inputs(name)
     packable = sum(type(m) in (torch.nn.Conv2d, torch.nn.Linear) for m in model.modules())
     with torch.no_grad():
-        expected = model(x, t, context, y)  # also fills the cached conv list that packing must drop
+        expected = model(x, t, context, y)
         state = {key: value.clone() for key, value in model.state_dict().items()}
-        assert model.pack_weights() == packable
-        assert model._plain_conv2ds == []
+        assert pack_weights(model) == packable
         torch.testing.assert_close(model(x, t, context, y), expected, atol=1e-5, rtol=1e-5)
     packed_state = model.state_dict()  # each call unblocks every weight: once
     assert packed_state.keys() == state.keys()
     assert all(torch.equal(packed_state[key], value) for key, value in state.items())
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_optimize_for_inference_keeps_the_outputs(name):
+    model = _model(name)
+    x, t, context, y = _inputs(name)
+    with torch.no_grad():
+        expected = model(x, t, context, y)
+        assert optimize_for_inference(model, "cpu") is model and not model.training
+        torch.testing.assert_close(model(x, t, context, y), expected, atol=1e-5, rtol=1e-5)

@@ -15,7 +15,7 @@ from sgm.pipelines import load_pipeline
 def test_full_size_svd_loads_the_official_layout_and_samples(tmp_path):
     # bf16 on disk and for the network: the network's tensors are the file's (memory-mapped, no copy), ~9 GB peak
     path = write_sparse_safetensors(tmp_path / "svd.safetensors", expected_layout("svd"), "bfloat16")
-    svd = load_pipeline("svd", path, device="cpu", dtype="bf16")
+    svd = load_pipeline("svd", ckpt=path, device="cpu", dtype="bf16")
     unet = svd.engine.model.diffusion_model
     assert unet.model_channels == 320 and next(unet.parameters()).dtype == torch.bfloat16
     parameters = sum(p.numel() for p in svd.engine.parameters())

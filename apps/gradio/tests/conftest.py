@@ -140,10 +140,9 @@ def launch():
 
 @pytest.fixture(scope="session")
 def app_url(recorder, tiny_models, tmp_path_factory):
-    runners = PipelineRunners(Runtime(device="cpu")).as_dict()
-    app = build_app(
-        {key: recorder.wrap(runner) for key, runner in runners.items()}, output_dir=tmp_path_factory.mktemp("outputs")
-    )
+    outputs = tmp_path_factory.mktemp("outputs")
+    runners = PipelineRunners(Runtime(device="cpu"), output_dir=outputs).as_dict()
+    app = build_app({key: recorder.wrap(runner) for key, runner in runners.items()}, output_dir=outputs)
     yield launched(app)
     app.close()
 

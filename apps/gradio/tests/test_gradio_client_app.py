@@ -87,7 +87,7 @@ def test_bad_image_uploads_get_a_clear_message(client, tmp_path, name, content, 
 def test_image_to_video_returns_a_playable_mp4(client, tmp_path):
     Image.new("RGB", (64, 36), (10, 200, 30)).save(tmp_path / "scene.png")
     video, _, params = client.predict(
-        "svd", handle_file(tmp_path / "scene.png"), 3, 2, 6, 127, 0.02, 2, 3, api_name="/img2vid"
+        "svd", handle_file(tmp_path / "scene.png"), 3, 2, 7, 127, 0.02, 2, 3, api_name="/img2vid"
     )
     frames = iio.imread(video, index=None)
     assert frames.shape[:3] == (3, 16, 32)  # the tiny svd's 16x32 frames

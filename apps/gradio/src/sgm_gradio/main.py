@@ -68,7 +68,8 @@ def app_from_args(args: argparse.Namespace) -> gr.Blocks:
 
     if args.attention:
         os.environ[ENV_VAR] = args.attention
-    runners = PipelineRunners(Runtime(args.device, args.dtype), UploadLimits(max_megabytes=args.max_upload_mb))
+    runners = PipelineRunners(Runtime(args.device, args.dtype), UploadLimits(max_megabytes=args.max_upload_mb),
+                              output_dir=args.output)  # fmt: skip
     return build_app(runners.as_dict(), output_dir=args.output, concurrency=args.concurrency, max_queue=args.max_queue)
 
 

@@ -1,9 +1,8 @@
-"""The app's calls into the packages' pipelines, one method per tab: `sgm.pipelines` (digits, text to image,
-image to image, the SDXL refiner) and `sgm.pipelines` (image to video, orbit, video to 4D). Uploads are
-checked here before any model loads; every step of every stage reports to `hooks.step`, which also ends a stopped
-run. Loaded pipelines stay loaded while the next run needs the same models."""
+"""The app's runs, one method per tab: each builds one `sgm.pipelines.Request` and calls `sgm.pipelines.run`, as the
+CLI does, so the same request gives the same files from either app. Uploads are checked here before any model loads;
+every step of every stage reports to `hooks.step`, which also ends a stopped run. Loaded pipelines stay loaded while
+the next run needs the same models."""
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,28 +45,6 @@ def model_defaults(model: str) -> dict[str, Any]:
     return {control: defaults[key] for key, control in DEFAULT_CONTROLS.items() if key in defaults}
 
 
-class LoadedPipelines:
-    """The pipelines of the latest run, kept for the next one; models the next run does not use are dropped first
-    (a GPU rarely fits two of these models besides the ones a run needs). A pipeline is known by its model name and
-    checkpoint file, so a replaced file is loaded anew."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._loaded: dict[tuple[str, Path], Any] = {}
-
-    def get(self, models: list[str], load: Callable[[str, Path], Any], hooks: RunHooks) -> list[Any]:
-        from sgm.pipelines.catalog import find_checkpoint
-
-        keys = [(model, find_checkpoint(model)) for model in models]
-        with self._lock:
-            self._loaded = {key: pipeline for key, pipeline in self._loaded.items() if key in keys}
-            for key in keys:
-                if key not in self._loaded:
-                    hooks.stage(f"loading {key[0]}")
-                    self._loaded[key] = load(*key)
-            return [self._loaded[key] for key in keys]
-
-
 @dataclass(frozen=True)
 class Runtime:
     """Where every model of the app runs: `device` (None: cuda when available) and weights `dtype` (None: as the
@@ -82,141 +59,108 @@ class Runtime:
 
 
 class PipelineRunners:
-    """The tabs' pipeline calls (`as_dict()`: tab key -> `runner(model, settings, hooks) -> RunOutput`), all
-    loading their models with one `runtime` and checking uploads against `limits`."""
+    """The tabs' runs (`as_dict()`: tab key -> `runner(model, settings, hooks) -> RunOutput`): each turns the tab's
+    settings into one `sgm.pipelines.Request` and runs it as the CLI would, with one `runtime`, results written under
+    `output_dir/<tab>`, uploads checked against `limits`, and the models of the last run kept loaded."""
 
-    def __init__(self, runtime: Runtime = Runtime(), limits: UploadLimits = UploadLimits()):
+    def __init__(
+        self,
+        runtime: Runtime = Runtime(),
+        limits: UploadLimits = UploadLimits(),
+        output_dir: Path = Path("outputs/gradio"),
+    ):
+        from sgm.pipelines import PipelineCache
+
         self.runtime = runtime
         self.limits = limits
-        self.loaded = LoadedPipelines()
+        self.output_dir = Path(output_dir)
+        self.cache = PipelineCache()
 
     def as_dict(self) -> dict[str, Callable[[str, dict[str, Any], RunHooks], RunOutput]]:
         return {"digits": self.digits, "txt2img": self.txt2img, "img2img": self.img2img, "img2vid": self.img2vid,
                 "orbit": self.orbit, "vid2_4d": self.vid2_4d}  # fmt: skip
 
-    def _load(self, model: str, checkpoint: Path):
-        from sgm.pipelines import load_pipeline
+    def _run(self, tab: str, hooks: RunHooks, *, video: bool = False, **fields: Any) -> RunOutput:
+        from sgm.pipelines import Request, run
 
-        return load_pipeline(model, ckpt=checkpoint, device=self.runtime.device, dtype=self.runtime.dtype)
+        request = Request(output=self.output_dir / tab, device=self.runtime.device, dtype=self.runtime.dtype,
+                          **fields)  # fmt: skip
+        paths = run(request, callback=hooks.step, cache=self.cache)
+        media = [path for path in paths if path.suffix != ".json"]
+        info = _placement(self.cache.loaded()[0])
+        return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)
 
-    def _image_models(self, models: list[str], hooks: RunHooks) -> list:
-        return self.loaded.get(models, self._load, hooks)
-
-    def _with_refiner(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> list:
+    def _refiner(self, model: str, settings: dict[str, Any]) -> dict[str, Any]:
         from sgm.pipelines.catalog import get_entry
 
         if not settings.get("refiner"):
-            return self._image_models([model], hooks)
+            return {}
         if get_entry(model).layout not in REFINABLE_LAYOUTS:
             raise ValueError(f"The SDXL refiner finishes SDXL images only: untick it for {model}, or pick sdxl-base.")
-        return self._image_models([model, REFINER], hooks)
+        return {"refiner": REFINER, "refiner_strength": float(settings["refiner_strength"])}
 
     def digits(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        (pipeline,) = self._image_models([model], hooks)
-        labels = [int(settings["digit"])] * int(settings["num_samples"])
-        images = pipeline.sample_classes(labels, **_sampling(settings, hooks))
-        return RunOutput(images=list(images), info=_placement(pipeline))
+        return self._run("digits", hooks, model=model, class_label=int(settings["digit"]),
+                         num=int(settings["num_samples"]), **_sampling(settings))  # fmt: skip
 
     def txt2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        from sgm.pipelines import txt2img_with_refiner
-
-        pipelines = self._with_refiner(model, settings, hooks)
-        request = {
-            "negative_prompt": settings["negative_prompt"],
-            "width": int(settings["width"]),
-            "height": int(settings["height"]),
-            "num_samples": int(settings["num_samples"]),
-            **_sampling(settings, hooks),
-        }
-        if len(pipelines) == 1:
-            images = pipelines[0].txt2img(settings["prompt"], **request)
-        else:
-            base, refiner = pipelines
-            strength = float(settings["refiner_strength"])
-            images = txt2img_with_refiner(base, refiner, settings["prompt"], refiner_strength=strength, **request)
-        return RunOutput(images=list(images), info=_placement(pipelines[0]))
+        return self._run(
+            "txt2img", hooks, model=model, prompt=settings["prompt"], negative_prompt=settings["negative_prompt"],
+            width=int(settings["width"]), height=int(settings["height"]), num=int(settings["num_samples"]),
+            **_sampling(settings), **self._refiner(model, settings),
+        )  # fmt: skip
 
     def img2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        image = load_image(settings["image"], self.limits)
-        pipelines = self._with_refiner(model, settings, hooks)
-        images = pipelines[0].img2img(
-            image,
-            settings["prompt"],
-            negative_prompt=settings["negative_prompt"],
-            strength=float(settings["strength"]),
-            num_samples=int(settings["num_samples"]),
-            **_sampling(settings, hooks),
-        )
-        if len(pipelines) == 2:
-            images = pipelines[1].refine(
-                images,
-                settings["prompt"],
-                negative_prompt=settings["negative_prompt"],
-                strength=float(settings["refiner_strength"]),
-                seed=int(settings["seed"]),
-                progress=False,
-                callback=lambda _stage, i, total: hooks.step("refining", i, total),
-            )
-        return RunOutput(images=list(images), info=_placement(pipelines[0]))
+        image = _checked_upload(settings["image"], load_image, self.limits)
+        return self._run(
+            "img2img", hooks, model=model, init_image=image, prompt=settings["prompt"],
+            negative_prompt=settings["negative_prompt"], strength=float(settings["strength"]),
+            num=int(settings["num_samples"]), **_sampling(settings), **self._refiner(model, settings),
+        )  # fmt: skip
 
     def img2vid(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        image = load_image(settings["image"], self.limits)
-        (pipeline,) = self.loaded.get([model], self._load, hooks)
-        frames = pipeline.image_to_video(
-            image,
-            fps=int(settings["fps"]),
-            motion_bucket_id=int(settings["motion_bucket_id"]),
-            **_video_options(settings, hooks),
-        )
-        return RunOutput(videos=[frames], fps=int(settings["fps"]), info=_placement(pipeline))
+        image = _checked_upload(settings["image"], load_image, self.limits)
+        return self._run(
+            "img2vid", hooks, video=True, model=model, input=image, fps=int(settings["fps"]),
+            motion_bucket_id=int(settings["motion_bucket_id"]), **_video_options(settings),
+        )  # fmt: skip
 
     def orbit(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        image = load_image(settings["image"], self.limits)
+        from sgm.pipelines.catalog import get_entry
+
+        image = _checked_upload(settings["image"], load_image, self.limits)
         orbit = [(float(row[0]), float(row[1])) for row in settings["orbit"]]
         if len(orbit) != int(settings["num_frames"]):
             raise ValueError(f"The orbit table has {len(orbit)} views but Frames is {int(settings['num_frames'])}.")
-        (pipeline,) = self.loaded.get([model], self._load, hooks)
         cameras = {}
-        if pipeline.sampling.get("cameras") == "posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
-            cameras = {"elevations_deg": [e for e, _ in orbit], "azimuths_deg": [a for _, a in orbit]}
-        frames = pipeline.image_to_orbit(image, **cameras, **_video_options(settings, hooks))
-        return RunOutput(videos=[frames], fps=int(pipeline.sampling["fps"]), info=_placement(pipeline))
+        if get_entry(model).defaults.get("cameras") == "posed":  # SV3D_p follows the table; SV3D_u has a fixed orbit
+            cameras = {"elevations_deg": tuple(e for e, _ in orbit), "azimuths_deg": tuple(a for _, a in orbit)}
+        return self._run("orbit", hooks, video=True, model=model, input=image, **cameras,
+                         **_video_options(settings))  # fmt: skip
 
     def vid2_4d(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
-        frames = load_video_frames(settings["video"], self.limits)
-        (pipeline,) = self.loaded.get([model], self._load, hooks)
-        views = pipeline.video_to_4d(
-            frames,
-            elevations_deg=float(settings["elevation"]),
-            steps=int(settings["steps"]),
-            decoding_t=int(settings["decoding_t"]),
-            seed=int(settings["seed"]),
-            callback=hooks.step,
-        )
-        return RunOutput(videos=list(views), fps=int(pipeline.sampling["fps"]), info=_placement(pipeline))
+        video = _checked_upload(settings["video"], load_video_frames, self.limits)
+        return self._run(
+            "vid2_4d", hooks, video=True, model=model, input=video, elevations_deg=float(settings["elevation"]),
+            steps=int(settings["steps"]), decoding_t=int(settings["decoding_t"]), seed=int(settings["seed"]),
+        )  # fmt: skip
 
 
-def _sampling(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
-    """The image pipelines' sampler options; the step hook replaces the samplers' own tqdm bars."""
-    return {
-        "sampler": settings["sampler"],
-        "steps": int(settings["steps"]),
-        "guidance": float(settings["guidance"]),
-        "progress": False,
-        "seed": int(settings["seed"]),
-        "callback": hooks.step,
-    }
+def _checked_upload(path: Any, check: Callable, limits: UploadLimits) -> Path:
+    """The uploaded file's path, after the app's upload checks (size, kind, frame count) passed."""
+    check(path, limits)
+    return Path(path)
 
 
-def _video_options(settings: dict[str, Any], hooks: RunHooks) -> dict[str, Any]:
-    return {
-        "num_frames": int(settings["num_frames"]),
-        "steps": int(settings["steps"]),
-        "cond_aug": float(settings["cond_aug"]),
-        "decoding_t": int(settings["decoding_t"]),
-        "seed": int(settings["seed"]),
-        "callback": hooks.step,
-    }
+def _sampling(settings: dict[str, Any]) -> dict[str, Any]:
+    return {"sampler": settings["sampler"], "steps": int(settings["steps"]), "cfg": float(settings["guidance"]),
+            "seed": int(settings["seed"])}  # fmt: skip
+
+
+def _video_options(settings: dict[str, Any]) -> dict[str, Any]:
+    return {"num_frames": int(settings["num_frames"]), "steps": int(settings["steps"]),
+            "cond_aug": float(settings["cond_aug"]), "decoding_t": int(settings["decoding_t"]),
+            "seed": int(settings["seed"])}  # fmt: skip
 
 
 def _placement(pipeline: Any) -> dict[str, str]:
@@ -229,4 +173,3 @@ def _placement(pipeline: Any) -> dict[str, str]:
     device = getattr(pipeline, "device", parameter.device)
     return {"device": str(device), "dtype": names.get(parameter.dtype, str(parameter.dtype)),
             "attention": default_backend()}  # fmt: skip
-

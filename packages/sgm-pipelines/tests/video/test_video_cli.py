@@ -213,3 +213,38 @@ def test_run_takes_the_requests_options(tiny_catalog, shared_input):
     wrong = request.replace(elevations_deg=(5.0, 10.0, 15.0))
     with pytest.raises(SgmError, match="elevations_deg"):
         run(wrong)
+
+
+def textured_frames(count: int, size: int) -> torch.Tensor:
+    """Colour gradients with texture and grain, `[T, 3, size, size]` in [0, 1]: the chroma detail the reference's
+    DWT-DCT watermark needs (on flat colours it embeds too weakly to detect, in the reference as here)."""
+    y, x = torch.meshgrid(torch.arange(size) / 255.0, torch.arange(size) / 255.0, indexing="ij")
+    texture = 0.5 + 0.25 * torch.sin(x * 23) * torch.cos(y * 17)
+    grain = torch.randn(count, 3, size, size, generator=torch.Generator().manual_seed(0)) * 6 / 255
+    return (torch.stack([texture, x, y])[None] + grain).clamp(0, 1)
+
+
+def test_video_frames_carry_the_watermark_unless_turned_off(capsys, tiny_catalog, shared_input, monkeypatch):
+    """Every video frame is watermarked as the reference's video scripts do (`sgm detect` finds it), unless the user
+    turns it off. The decoder is replaced by one with textured colour output (random tiny weights decode to nearly
+    flat frames, on which the mark is too weak to detect); everything after it is the real path."""
+    monkeypatch.setattr(VideoPipeline, "decode", lambda self, latents, decoding_t, progress: textured_frames(
+        latents.shape[0], 256))  # fmt: skip
+    image = str(shared_input("test_image.png"))
+    flags = ["--model", "svd", "--input", image, "--device", "cpu", "--num-frames", "2", "--format", "frames"]
+    status, out, _ = sample(capsys, *flags)
+    assert status == 0
+    frames = sorted(Path(out.strip()).glob("*.png"))
+    assert len(frames) == 2
+    status, out, _ = sample_detect(capsys, *map(str, frames))
+    assert status == 0 and out.count("watermark present") == 2
+    status, out, _ = sample(capsys, *flags, "--no-watermark")
+    unmarked = sorted(Path(out.strip()).glob("*.png"))
+    status, out, _ = sample_detect(capsys, *map(str, unmarked))
+    assert out.count("no watermark") == 2
+
+
+def sample_detect(capsys, *files) -> tuple[int, str, str]:
+    status = cli.main(["detect", *files])
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -214,6 +214,7 @@ class ImagePipeline:
         num_samples: int = 1,
         seed: int | None = None,
         callback: ProgressCallback | None = None,
+        stage: str = "sampling",
         **sampling: Any,
     ) -> Samples:
         """Images that start from `image` (a path, PIL image or uint8 array; a list gives one sample each) noised to
@@ -230,7 +231,7 @@ class ImagePipeline:
         text = Prompt(prompt, negative_prompt)
         seed_everything(seed)
         latents = self.resample_latents(
-            text, strength=strength, settings=settings, seed=seed, pixels=pixels, callback=callback
+            text, strength=strength, settings=settings, seed=seed, pixels=pixels, callback=callback, stage=stage
         )
         parameters = self.describe(settings, prompt=prompt, negative_prompt=negative_prompt, width=width,
                                       height=height, strength=strength)  # fmt: skip
@@ -240,7 +241,7 @@ class ImagePipeline:
         self, images: Sequence[ImageSource], prompt: str = "", *, strength: float | None = None, **options: Any
     ) -> Samples:
         """SDXL-refiner pass over finished images: image-to-image at `strength` (default: this model's)."""
-        return self.img2img(list(images), prompt, strength=strength, **options)
+        return self.img2img(list(images), prompt, strength=strength, stage="refining", **options)
 
     def sample_classes(
         self,

@@ -44,6 +44,11 @@ class PipelineCache:
                     )
             return [self._loaded[key] for key in keys]
 
+    def loaded(self) -> list[Pipeline]:
+        """The pipelines loaded now (those of the latest run)."""
+        with self._lock:
+            return list(self._loaded.values())
+
 
 def run(
     request: Request,

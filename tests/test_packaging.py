@@ -57,3 +57,7 @@ def test_wheel_installs_alone_and_imports(name, wheels, tmp_path):
     script = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\nprint('ok')"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     assert _run(str(python), "-c", script, *modules, cwd=tmp_path, env=env).strip().endswith("ok")
+    if name == "sgm-pipelines":  # the catalog's models come from the installed packages' entry points: run digits
+        sample = "from sgm.pipelines import Request, run\nprint(*run(Request(device='cpu', steps=2)))"
+        (written,) = _run(str(python), "-c", sample, cwd=tmp_path, env=env).split()
+        assert (tmp_path / written).is_file() and written.endswith(".png")

@@ -202,3 +202,13 @@ def test_attention_choices_are_the_kernel_backends():
     from sgm_cli.commands.sample import ATTENTION_BACKENDS
 
     assert ATTENTION_BACKENDS == BACKENDS
+
+
+def test_models_name_shows_the_defaults_of_the_config_and_the_options(capsys, empty_workdir):
+    status, out, _ = _run(capsys, "models", "svd-xt")
+    assert status == 0 and out.startswith("svd-xt (img2video)")
+    defaults = catalog.get_entry("svd-xt").defaults  # the config's sampling block: one place for them
+    assert f"    num_frames: {defaults['num_frames']}" in out and f"    fps: {defaults['fps']}" in out
+    assert "--motion-bucket-id" in out and "--prompt" not in out
+    status, _, err = _run(capsys, "models", "SDXL")
+    assert status == 2 and "did you mean" in err and "sdxl-base" in err

@@ -108,7 +108,7 @@ class ImageToVideoPipeline(VideoPipeline):
         torch.manual_seed(check_seed(self.option(seed, "seed")))
         device = self.device
 
-        image = pixels([frame], device)
+        image = pixels([frame], device).to(self.value_dtype)
         batch: dict[str, Any] = {
             "cond_frames_without_noise": image,
             "cond_frames": image + cond_aug * torch.randn_like(image),

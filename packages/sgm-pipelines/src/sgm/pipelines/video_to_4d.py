@@ -101,7 +101,7 @@ class VideoTo4DPipeline(VideoPipeline):
         )  # fmt: skip
         torch.manual_seed(check_seed(self.option(seed, "seed")))
 
-        grid = torch.zeros(num_frames, views + 1, 3, size, size)  # [-1, 1]; view 0 is the input
+        grid = torch.zeros(num_frames, views + 1, 3, size, size, dtype=self.value_dtype)  # [-1, 1]; view 0: the input
         grid[:, 0] = pixels(frames, torch.device("cpu"))
         if anchored:
             orbit = self._sv3d_reference_views(frames[0], run)

@@ -1,4 +1,4 @@
-"""LoRAs on the real tiny engines (sgm.core.testing's configs: real CLIP and OpenCLIP text encoders, real UNet):
+"""LoRAs on the real tiny engines (sgm.pipelines.testing's configs: real CLIP and OpenCLIP text encoders, real UNet):
 each text encoder gets the layers its name says, q/k/v land on their rows of OpenCLIP's fused in_proj, the SDXL
 refiner's only encoder is SDXL's second, and side layers give the merged outputs on every part."""
 
@@ -7,7 +7,7 @@ import torch
 
 from sgm.core.config import instantiate
 from sgm.core.lora import apply_loras
-from sgm.core.testing import tiny_image_config
+from sgm.pipelines.testing import tiny_image_config
 
 UNET = "model.diffusion_model."
 CLIP = "conditioner.embedders.0.transformer.text_model.encoder.layers."

@@ -60,7 +60,8 @@ def test_sample_without_checkpoint_is_one_line_and_writes_nothing(capsys, empty_
     [
         (["--model", "sdxl"], "unknown model 'sdxl'"),
         (["--model", "sdxl-base", "--sampler", "Magic"], "unknown sampler 'Magic'"),
-        (["--model", "sdxl-base", "--discretization", "cosine"], "unknown discretization 'cosine'"),
+        (["--model", "sdxl-base", "--discretization", "cosine"], "unknown schedule 'cosine'"),
+        (["--model", "sdxl-base", "--cfg", "inf"], "cfg must be a finite number, 0 or more, got inf"),
         (["--model", "sdxl-base", "--width", "1000"], "width 1000: sdxl-base needs a multiple of 64"),
         (["--model", "sd-2.1", "--steps", "0"], "steps must be a positive whole number, got 0"),
         (["--model", "sd-2.1", "--strength", "1.5"], "strength must be more than 0 and at most 1, got 1.5"),

@@ -26,18 +26,18 @@ def test_sizes_the_model_cannot_take_are_refused(text_pipeline, size, message):
         text_pipeline.txt2img("a fox", width=size[0], height=size[1])
 
 
-def test_unknown_sampler_and_discretization_list_the_valid_ones(text_pipeline):
-    with pytest.raises(SgmError, match=r"unknown sampler 'Euler'.*EulerEDMSampler, HeunEDMSampler"):
-        text_pipeline.txt2img("a fox", sampler="Euler")
-    with pytest.raises(SgmError, match=r"unknown discretization 'Karras'.*LegacyDDPMDiscretization, EDMDiscretization"):
-        text_pipeline.txt2img("a fox", discretization="Karras")
+def test_unknown_sampler_and_discretization_suggest_the_nearest(text_pipeline):
+    with pytest.raises(SgmError, match=r"unknown sampler 'Eulr': did you mean 'euler'"):
+        text_pipeline.txt2img("a fox", sampler="Eulr")
+    with pytest.raises(SgmError, match=r"unknown schedule 'Karas': did you mean 'karras'"):
+        text_pipeline.txt2img("a fox", discretization="Karas")
     with pytest.raises(SgmError, match="unknown sampling option"):
         text_pipeline.txt2img("a fox", temperature=0.7)
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"steps": 0}, "steps must be a positive whole number"), ({"guidance": -1.0}, "guidance scale must be 0 or more"),
+    [({"steps": 0}, "steps must be a positive whole number"), ({"guidance": -1.0}, "guidance scale must be a finite number, 0 or more"),
      ({"discretization": "TurboSubstepDiscretization", "steps": 5}, "Turbo models sample in 1 to 4 steps")],
 )  # fmt: skip
 def test_bad_sampler_settings_are_refused(options, message):
@@ -91,3 +91,23 @@ def test_a_failed_save_leaves_no_file(text_pipeline, tmp_path):
     with pytest.raises(TypeError):
         save_images(samples, tmp_path, {})
     assert list(Path(tmp_path).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "sampler", "discretization"),
+    [("euler", "EulerEDMSampler", "LegacyDDPMDiscretization"), ("DPM++ 2M Karras", "DPMPP2MSampler",
+     "KarrasDiscretization"), ("Euler a", "EulerAncestralSampler", "LegacyDDPMDiscretization"),
+     ("dpm_2", "DPM2Sampler", "LegacyDDPMDiscretization")],
+)  # fmt: skip
+def test_sampler_names_users_know_pick_the_sampler_and_its_schedule(text_pipeline, name, sampler, discretization):
+    settings = text_pipeline.settings(sampler=name, steps=2)
+    assert (settings.sampler, settings.discretization) == (sampler, discretization)
+    samples = text_pipeline.txt2img("a fox", sampler=name, steps=2, seed=1)
+    assert samples.parameters["sampler"] == sampler and samples[0].size == (16, 16)
+    explicit = text_pipeline.settings(sampler="DPM++ 2M Karras", discretization="sgm_uniform")
+    assert explicit.discretization == "SGMUniformDiscretization"  # a schedule given on purpose wins
+
+
+def test_guidance_must_be_finite(text_pipeline):
+    with pytest.raises(SgmError, match="finite"):
+        text_pipeline.txt2img("a fox", guidance=float("inf"))

@@ -26,9 +26,11 @@ def add_parser(subparsers) -> None:
     add("--steps", type=int, help="sampling steps (default: the model's)")
     add("--cfg", type=float, help="classifier-free guidance scale; 1 or less means no guidance (video: the "
         "per-frame ramp's highest scale)")
-    add("--sampler", help="sampler name, e.g. EulerEDMSampler, DPMPP2MSampler, EulerAncestralSampler")
-    add("--discretization", help="noise schedule: LegacyDDPMDiscretization, EDMDiscretization or "
-        "TurboSubstepDiscretization (default: the model's)")
+    add("--sampler", help="sampler: ComfyUI's names (euler, euler_a, heun, dpm_2, dpm_2_a, lms, dpmpp_2m, "
+        "dpmpp_2m_sde, dpmpp_3m_sde, ...), AUTOMATIC1111's labels (\"DPM++ 2M Karras\" also picks its schedule) or a "
+        "class name such as EulerEDMSampler (default: the model's)")
+    add("--discretization", "--scheduler", help="noise schedule: karras, exponential, sgm_uniform, normal, or "
+        "LegacyDDPMDiscretization, EDMDiscretization, TurboSubstepDiscretization (default: the model's)")
     add("--seed", type=int, help="random seed, 0 to 2^32 - 1 (default: the model's)")
     add("--width", type=int, help="image width in pixels, a multiple of the model's size step")
     add("--height", type=int, help="image height in pixels, a multiple of the model's size step")

@@ -1,15 +1,20 @@
 """Samplers, noise schedules and guidance chosen by name, with the reference scripts' defaults.
 
 `build_sampler(settings, discrete_model=...)` gives the sampler that the reference's `get_sampler_config`
-(sgm/inference/api.py) builds for the same names and numbers; unknown names are an SgmError listing the valid ones.
+(sgm/inference/api.py) builds for the same names and numbers. Besides the class names, the names users know work
+(`sgm.core.diffusion.sampler_names`: ComfyUI's `dpmpp_2m`, AUTOMATIC1111's "DPM++ 2M Karras", which also picks its
+schedule); unknown names are an SgmError suggesting the nearest ones.
 """
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sgm.core.diffusion import samplers
+from sgm.core.diffusion.discretization import DiscardPenultimateSigmaWrapper
+from sgm.core.diffusion.sampler_names import resolve_sampler, resolve_schedule
 from sgm.core.errors import SgmError
 from sgm.pipelines.turbo import TURBO_DISCRETIZATION, TurboSubstepDiscretization
 
@@ -20,14 +25,19 @@ _NOISE_OPTIONS = ("eta", "s_noise")
 SAMPLERS: Mapping[str, tuple[type, tuple[str, ...]]] = {
     "EulerEDMSampler": (samplers.EulerEDMSampler, _EDM_OPTIONS),
     "HeunEDMSampler": (samplers.HeunEDMSampler, _EDM_OPTIONS),
+    "DPM2Sampler": (samplers.DPM2Sampler, _EDM_OPTIONS),
+    "DPM2AncestralSampler": (samplers.DPM2AncestralSampler, _NOISE_OPTIONS),
     "EulerAncestralSampler": (samplers.EulerAncestralSampler, _NOISE_OPTIONS),
     "DPMPP2SAncestralSampler": (samplers.DPMPP2SAncestralSampler, _NOISE_OPTIONS),
     "DPMPP2MSampler": (samplers.DPMPP2MSampler, ()),
     "LinearMultistepSampler": (samplers.LinearMultistepSampler, ("order",)),
-    "DPMPP2MSDESampler": (samplers.DPMPP2MSDESampler, _NOISE_OPTIONS),
+    "DPMPP2MSDESampler": (samplers.DPMPP2MSDESampler, (*_NOISE_OPTIONS, "solver_type")),
     "DPMPP3MSDESampler": (samplers.DPMPP3MSDESampler, _NOISE_OPTIONS),
 }
-DISCRETIZATIONS = ("LegacyDDPMDiscretization", "EDMDiscretization", TURBO_DISCRETIZATION)
+DISCRETIZATIONS = ("LegacyDDPMDiscretization", "EDMDiscretization", TURBO_DISCRETIZATION, "KarrasDiscretization",
+                   "ExponentialDiscretization", "SGMUniformDiscretization", "NormalDiscretization")  # fmt: skip
+# Schedules over a DDPM-trained model's own timesteps or sigma range; an EDM-trained model has Karras's as EDM's.
+_DISCRETE_ONLY = ("ExponentialDiscretization", "SGMUniformDiscretization", "NormalDiscretization")
 # api.py's EDM schedule for the discrete (DDPM-trained) models: their own sigma range, rho 3.
 DISCRETE_MODEL_EDM = {"sigma_min": 0.0292, "sigma_max": 14.6146, "rho": 3.0}
 
@@ -52,6 +62,8 @@ class SamplerSettings:
     s_noise: float = 1.0
     eta: float = 1.0
     order: int = 4
+    solver_type: str = "midpoint"
+    discard_penultimate_sigma: bool = False
     progress: bool = True
 
     def __post_init__(self):
@@ -65,8 +77,9 @@ class SamplerSettings:
             raise SgmError(f"steps must be a positive whole number, got {self.steps!r}")
         if self.discretization == TURBO_DISCRETIZATION:
             TurboSubstepDiscretization.check_steps(self.steps)
-        if not self.guidance >= 0:
-            raise SgmError(f"guidance scale must be 0 or more (1 or less means no guidance), got {self.guidance!r}")
+        if not 0 <= self.guidance < math.inf:
+            raise SgmError(f"guidance scale must be a finite number, 0 or more (1 or less means no guidance), got "
+                           f"{self.guidance!r}")  # fmt: skip
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "SamplerSettings":
@@ -75,19 +88,52 @@ class SamplerSettings:
         values = {key: value for key, value in options.items() if key in names and value is not None}
         if options.get("cfg") is not None and "guidance" not in values:
             values["guidance"] = options["cfg"]
-        return cls(**values)
+        return cls(**_resolved_names(values))
 
     def replace(self, **changes: Any) -> "SamplerSettings":
-        """A copy with the given (non-None) fields changed."""
-        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+        """A copy with the given (non-None) fields changed; a sampler label that names a schedule ("DPM++ 2M
+        Karras") sets it too, unless `discretization` is given."""
+        changes = _resolved_names({key: value for key, value in changes.items() if value is not None})
+        if "sampler" in changes:  # the options the previous sampler's name brought go with it
+            changes = {"discard_penultimate_sigma": False, **changes}
+        return dataclasses.replace(self, **changes)
 
     @property
     def guided(self) -> bool:
         return self.guidance > 1.0
 
 
+def _resolved_names(values: dict[str, Any]) -> dict[str, Any]:
+    """`sampler` and `discretization` as class names, from any name users know; a sampler's name may bring its
+    schedule (unless one is given) and options (e.g. no churn for "euler")."""
+    values = dict(values)
+    if isinstance(values.get("sampler"), str):
+        choice = resolve_sampler(values["sampler"])
+        values["sampler"] = choice.sampler
+        if choice.schedule is not None and values.get("discretization") is None:
+            values["discretization"] = choice.schedule
+        values = {**choice.options, **values}
+        if choice.discard_penultimate_sigma:
+            values["discard_penultimate_sigma"] = True
+    if isinstance(values.get("discretization"), str):
+        schedule = resolve_schedule(values["discretization"])
+        if schedule is None:  # "Automatic": the model's own
+            del values["discretization"]
+        else:
+            values["discretization"] = schedule
+    return values
+
+
 def discretization_config(settings: SamplerSettings, discrete_model: bool) -> dict:
-    if settings.discretization == "EDMDiscretization":
+    name = settings.discretization
+    if name in _DISCRETE_ONLY and not discrete_model:
+        raise SgmError(f"{name} follows a DDPM-trained model's timesteps; this model is EDM-trained: use karras or "
+                       "EDMDiscretization")  # fmt: skip
+    if name == "KarrasDiscretization" and not discrete_model:
+        name = "EDMDiscretization"  # Karras et al.'s schedule is EDM's, over the model's own sigma range
+    if name in DISCRETIZATIONS and name not in ("EDMDiscretization", "LegacyDDPMDiscretization", TURBO_DISCRETIZATION):
+        return {"target": f"{_DIFFUSION}.discretization.{name}"}
+    if name == "EDMDiscretization":
         defaults = DISCRETE_MODEL_EDM if discrete_model else {}
         params = {key: getattr(settings, key) for key in ("sigma_min", "sigma_max", "rho")}
         params = {**defaults, **{key: value for key, value in params.items() if value is not None}}
@@ -116,4 +162,6 @@ def build_sampler(settings: SamplerSettings, *, discrete_model: bool) -> sampler
     )
     if settings.discretization == TURBO_DISCRETIZATION:
         sampler.discretization = TurboSubstepDiscretization(sampler.discretization)
+    if settings.discard_penultimate_sigma:  # DPM2's n steps from an n + 1 step schedule, as both front ends do
+        sampler.discretization = DiscardPenultimateSigmaWrapper(sampler.discretization)
     return sampler

@@ -5,10 +5,8 @@ The engine is duck-typed: `conditioner`, `denoise`, `first_stage_model`, `encode
 `decode_first_stage`, `device`.
 """
 
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from sgm.core.diffusion.discretization import Img2ImgDiscretizationWrapper, Txt2NoisyDiscretizationWrapper

@@ -130,7 +130,12 @@ def wrap_engine(
 
 
 def build_pipeline(
-    config: Any, *, name: str = "model", device: str | torch.device | None = None, checkpoint: Any = None, **options: Any
+    config: Any,
+    *,
+    name: str = "model",
+    device: str | torch.device | None = None,
+    checkpoint: Any = None,
+    **options: Any,
 ):
     """The pipeline of a full config (tests' tiny models) with freshly initialized weights, or those of `checkpoint`
     (a file or a state dict with the config's layout, loaded strictly); `options` as `wrap_engine`'s. Not optimized

@@ -39,9 +39,9 @@ class PipelineCache:
                 if key not in self._loaded:
                     if on_load is not None:
                         on_load(key[0])
-                    self._loaded[key] = load_pipeline(
-                        key[0], ckpt=key[1], device=request.device, dtype=request.dtype, allow_pickle=request.allow_pickle
-                    )
+                    model, path = key[:2]
+                    self._loaded[key] = load_pipeline(model, ckpt=path, device=request.device, dtype=request.dtype,
+                                                      allow_pickle=request.allow_pickle)  # fmt: skip
             return [self._loaded[key] for key in keys]
 
     def loaded(self) -> list[Pipeline]:

@@ -82,7 +82,7 @@ class VideoTo4DPipeline(VideoPipeline):
         anchored = self.sampling["schedule"] == "anchor_dense"
         if anchored:
             if views != len(camera.SV4D_SUBSAMPLED_VIEWS) - 1:
-                raise SgmError(f"SV4D's schedule takes its reference views from SV3D's orbit: views must be 8, got {views}")
+                raise SgmError(f"SV4D takes its reference views from SV3D's orbit: views must be 8, got {views}")
             if self.reference_views is None:
                 raise SgmError(f"{self.name} needs its reference-views model {self.sampling['reference_views_model']}")
             polars, azims = camera.sv3d_cameras(elevations_deg, azimuths_deg)

@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="torch device for every model, e.g. cuda, cuda:1, cpu (default: cuda "
                         "when available)")  # fmt: skip
     parser.add_argument("--dtype", choices=DTYPES, help="weights dtype for every model (default: fp32)")
+    parser.add_argument("--compile", choices=("auto", "none", "graphs", "compile"), help="how sampling calls the "
+                        "network: CUDA graphs, torch.compile or eagerly (default auto: graphs on CUDA, none on the CPU)")
     parser.add_argument("--attention", choices=BACKENDS, help="attention and norm kernels for every model "
                         "(default: $SGM_ATTENTION_BACKEND, else auto)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -68,7 +70,8 @@ def app_from_args(args: argparse.Namespace) -> gr.Blocks:
 
     if args.attention:
         os.environ[ENV_VAR] = args.attention
-    runners = PipelineRunners(Runtime(args.device, args.dtype), UploadLimits(max_megabytes=args.max_upload_mb),
+    runners = PipelineRunners(Runtime(args.device, args.dtype, args.compile),
+                              UploadLimits(max_megabytes=args.max_upload_mb),
                               output_dir=args.output)  # fmt: skip
     return build_app(runners.as_dict(), output_dir=args.output, concurrency=args.concurrency, max_queue=args.max_queue)
 

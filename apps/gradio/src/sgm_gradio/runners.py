@@ -47,11 +47,13 @@ def model_defaults(model: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where every model of the app runs: `device` (None: cuda when available) and weights `dtype` (None: as the
-    checkpoint loads, fp32; fp16 / bf16 keep the autoencoder in fp32 as the pipelines do)."""
+    """Where every model of the app runs: `device` (None: cuda when available), weights `dtype` (None: as the
+    checkpoint loads, fp32; fp16 / bf16 keep the autoencoder in fp32 as the pipelines do) and how sampling calls the
+    network, `compile` (None: auto, CUDA graphs on a GPU)."""
 
     device: str | None = None
     dtype: str | None = None
+    compile: str | None = None
 
     def __post_init__(self):
         if self.dtype is not None and self.dtype not in DTYPES:
@@ -84,7 +86,7 @@ class PipelineRunners:
         from sgm.pipelines import Request, run
 
         request = Request(output=self.output_dir / tab, device=self.runtime.device, dtype=self.runtime.dtype,
-                          **fields)  # fmt: skip
+                          compile=self.runtime.compile, **fields)  # fmt: skip
         paths = run(request, callback=hooks.step, cache=self.cache)
         media = [path for path in paths if path.suffix != ".json"]
         info = _placement(self.cache.loaded()[0])

@@ -47,6 +47,9 @@ def add_parser(subparsers) -> None:
     add("--no-watermark", action="store_true", help="do not embed the invisible watermark")
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")
     add("--attention", choices=ATTENTION_BACKENDS, help="attention kernel backend for the whole model")
+    add("--compile", choices=("auto", "none", "graphs", "compile"), help="how sampling calls the network: graphs "
+        "(replayed from a CUDA graph), compile (torch.compile of the repeated blocks), none (eager); default auto: "
+        "graphs on CUDA, none on the CPU")
     _add_video_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -107,7 +110,8 @@ def build_request(args: argparse.Namespace):
         elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),
         remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
         decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
-        attention=args.attention, watermark=not args.no_watermark, allow_pickle=args.allow_pickle,
+        attention=args.attention, compile=args.compile, watermark=not args.no_watermark,
+        allow_pickle=args.allow_pickle,
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from sgm.core.errors import SgmError
 from sgm.core.inference import constant_context
+from sgm.kernels import graph_launches
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "none", "graphs", "compile")
@@ -67,16 +68,18 @@ def compile_repeated_blocks(network: nn.Module) -> int:
 
 def cuda_graph_capture(run: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
     """`run` captured into a CUDA graph (after warm-up calls on a side stream, as torch's docs prescribe); returns
-    the replay, which gives the graph's static output."""
+    the replay, which gives the graph's static output. Inside, `auto` kernels are the Triton ones
+    (`sgm.kernels.graph_launches`: their launches cost nothing on replay)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(2):
-            run()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        output = run()
+    with graph_launches():
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                run()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            output = run()
 
     def replay() -> torch.Tensor:
         graph.replay()

@@ -42,7 +42,8 @@ def add_parser(subparsers) -> None:
     add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
     add("--ckpt", type=Path, help="checkpoint file (default: the official name in ./checkpoints)")
     add("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")
-    add("--dtype", choices=DTYPES, help="weights dtype (default: fp32)")
+    add("--dtype", choices=DTYPES, help="weights dtype (default: bf16 on CUDA, fp32 on the CPU; autoencoders stay "
+        "fp32 in half precision)")
     add("--output", type=Path, help="output folder (default: ./outputs/<model>)")
     add("--no-watermark", action="store_true", help="do not embed the invisible watermark")
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")

@@ -4,6 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sgm_cli import batch
+
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 # Video flags whose --help lists each model's default (from the models' `sampling:` blocks).
@@ -48,6 +50,7 @@ def add_parser(subparsers) -> None:
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")
     add("--attention", choices=ATTENTION_BACKENDS, help="attention kernel backend for the whole model")
     _add_video_arguments(parser)
+    batch.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -120,6 +123,8 @@ def _one_or_many(values: list[float] | None, *, keep: bool = False):
 def run(args: argparse.Namespace) -> int:
     from sgm.pipelines import run as run_request
 
+    if args.prompts is not None or args.devices is not None or args.num_nodes is not None:
+        return batch.run(args, build_request(args))
     for path in run_request(build_request(args)):
         print(path)
     return 0

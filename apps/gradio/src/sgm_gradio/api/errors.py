@@ -23,11 +23,13 @@ def field_error_response(error: FieldError) -> JSONResponse:
 
 def named_field(message: str, fields: Iterable[str], api_names: Mapping[str, str] | None = None) -> str | None:
     """The request field a check's message is about: of `fields` (sgm.pipelines.Request names), the one it names
-    first, given by its API name (`api_names`, e.g. cfg -> cfg_scale); None when it names none."""
-    found = [(match.start(), name) for name in fields if (match := re.search(rf"\b{re.escape(name)}\b", message))]
+    first, given by its API name (`api_names`, e.g. cfg -> cfg_scale); None when it names none. Messages say "model"
+    about most fields ("a txt2img model takes no fps"), so it counts only when no other field is named."""
+    found = [(name == "model", match.start(), name) for name in fields
+             if (match := re.search(rf"\b{re.escape(name)}\b", message))]  # fmt: skip
     if not found:
         return None
-    name = min(found)[1]
+    name = min(found)[2]
     return (api_names or {}).get(name, name)
 
 

@@ -4,6 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sgm_cli import batch
+
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 # Video flags whose --help lists each model's default (from the models' `sampling:` blocks).
@@ -52,6 +54,7 @@ def add_parser(subparsers) -> None:
         "(replayed from a CUDA graph), compile (torch.compile of the repeated blocks), none (eager); default auto: "
         "graphs on CUDA, none on the CPU")
     _add_video_arguments(parser)
+    batch.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -125,6 +128,8 @@ def _one_or_many(values: list[float] | None, *, keep: bool = False):
 def run(args: argparse.Namespace) -> int:
     from sgm.pipelines import run as run_request
 
+    if args.prompts is not None or args.devices is not None or args.num_nodes is not None:
+        return batch.run(args, build_request(args))
     for path in run_request(build_request(args)):
         print(path)
     return 0

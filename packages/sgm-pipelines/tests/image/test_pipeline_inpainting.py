@@ -1,13 +1,15 @@
 """Inpainting on the tiny SDXL-shaped model: the kept region is the input's, the repainted one is sampled, all-black
 and all-white masks are the input and plain image-to-image, and every bad mask is one clear line."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from sgm.core.errors import SgmError
-from sgm.pipelines import check_request
+from sgm.pipelines import check_request, compiled
 from sgm.pipelines.images import image_to_tensor
 from sgm.pipelines.inpainting import MAX_MASK_SIDE, InpaintingDenoiser, latent_mask, load_mask
 from sgm.pipelines.request import Request
@@ -62,6 +64,19 @@ def test_an_all_white_mask_is_plain_img2img_with_the_same_seed(text_pipeline):
     assert torch.equal(masked.latents, plain.latents)
     assert np.array_equal(pixels(masked), pixels(plain))
     assert "inpainted" not in plain.parameters
+
+
+def test_cuda_graph_sampling_inpaints_as_eager_sampling(text_pipeline, monkeypatch):
+    """The blend happens outside the graphed denoiser: replaying it (an eager stand-in for the capture, no GPU here)
+    gives the eager result."""
+    image, mask = blocky_image(5), mask_image(6)
+    eager = text_pipeline.img2img(image, "a fox", strength=0.7, mask=mask, seed=6)
+    captures = []
+    graphed = functools.partial(compiled.GraphedDenoiser, capture=lambda run: captures.append(run) or run)
+    monkeypatch.setattr(compiled, "GraphedDenoiser", graphed)
+    monkeypatch.setattr(text_pipeline, "sampling_mode", "graphs")
+    assert torch.equal(text_pipeline.img2img(image, "a fox", strength=0.7, mask=mask, seed=6).latents, eager.latents)
+    assert len(captures) == 1  # one batch shape: captured once, replayed every step
 
 
 def test_the_network_sees_the_input_noised_to_each_sigma_in_every_guided_copy():

@@ -75,7 +75,7 @@ def test_an_unpainted_editor_is_plain_image_to_image(client, files):
 
 
 def test_masks_that_do_not_fit_the_image_are_one_clear_message(client, files):
-    with pytest.raises(AppError, match="mask is 128x128 but the init image is 128x64: give a mask of the image's shape"):
+    with pytest.raises(AppError, match="mask is 128x128 but the init image is 128x64: give a mask of the image's"):
         img2img(client, files, "square.png")
     layers = {"background": None, "layers": [handle_file(files / "strokes.png"), handle_file(files / "square.png")],
               "composite": None, "id": None}  # fmt: skip

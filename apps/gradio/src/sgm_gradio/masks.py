@@ -56,4 +56,3 @@ def saved_mask(value: dict[str, Any] | None, folder: Path) -> str | None:
     path = folder / f"mask-{hashlib.sha256(data.getvalue()).hexdigest()[:12]}.png"
     path.write_bytes(data.getvalue())
     return str(path)
-

@@ -116,7 +116,8 @@ def test_the_refiner_keeps_the_mask(text_pipeline, refiner_pipeline, tmp_path):
     image.save(tmp_path / "init.png")
     mask_image(8).save(tmp_path / "mask.png")
     request = Request(model="tiny-text", output=tmp_path, prompt="a fox", init_image=tmp_path / "init.png",
-                      mask=tmp_path / "mask.png", strength=0.7, refiner="tiny-refiner", refiner_strength=0.5, seed=2)  # fmt: skip
+                      mask=tmp_path / "mask.png", strength=0.7, refiner="tiny-refiner", refiner_strength=0.5,
+                      seed=2)  # fmt: skip
     samples = sample_images([text_pipeline, refiner_pipeline], request)
     difference = np.abs(pixels(samples)[0] - np.asarray(image))
     assert difference[:, :8].max() <= 2  # two round trips (the refiner starts from the base's 8-bit images)

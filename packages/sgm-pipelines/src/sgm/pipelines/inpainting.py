@@ -24,7 +24,7 @@ from sgm.core.errors import SgmError
 
 MaskSource = str | Path | Image.Image | np.ndarray
 MAX_MASK_SIDE = 8192  # pixels; far above any model's size, below what would fill memory when decoded
-WHITE = 128  # grey levels from here up repaint
+WHITE_FROM = 128  # grey levels from here up repaint
 ASPECT_TOLERANCE = 0.01  # a mask's width / height may differ from the image's by this share
 
 
@@ -36,15 +36,16 @@ def load_mask(source: MaskSource) -> Image.Image:
         raise SgmError(f"mask is {image.width}x{image.height}; a mask may be at most {MAX_MASK_SIDE} pixels a side")
     rgba = image.convert("RGBA")
     grey = ImageChops.multiply(rgba.convert("L"), rgba.getchannel("A"))  # times alpha / 255: transparent is black
-    return grey.point(lambda level: 255 if level >= WHITE else 0)
+    return grey.point(lambda level: 255 if level >= WHITE_FROM else 0)
 
 
 def _mask_image(source: Path | str | np.ndarray) -> Image.Image:
     if isinstance(source, np.ndarray):
-        if source.dtype != np.uint8 or source.ndim not in (2, 3) or (source.ndim == 3 and source.shape[2] not in (
-                1, 3, 4)):  # fmt: skip
-            raise SgmError(f"mask array must be uint8 [H, W], [H, W, 3] or [H, W, 4], got {source.dtype} {source.shape}")
-        return Image.fromarray(source[..., 0] if source.ndim == 3 and source.shape[2] == 1 else source)
+        array = source[..., 0] if source.ndim == 3 and source.shape[2] == 1 else source
+        if source.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+            raise SgmError(f"mask array must be uint8 [H, W], [H, W, 3] or [H, W, 4], got {source.dtype} "
+                           f"{source.shape}")  # fmt: skip
+        return Image.fromarray(array)
     path = Path(source)
     if not path.is_file():
         raise SgmError(f"mask file not found: {path}")
@@ -71,7 +72,7 @@ def check_mask_shape(mask: Image.Image, image_size: tuple[int, int]) -> None:
 def latent_mask(mask: Image.Image, width: int, height: int, factor: int) -> torch.Tensor:
     """`[1, 1, height / factor, width / factor]` bool, True where the latents are repainted: the black-and-white
     mask resized (nearest) to `width` x `height`, then a latent cell repainted when any pixel it covers is."""
-    pixels = np.asarray(mask.resize((width, height), Image.Resampling.NEAREST)) >= WHITE
+    pixels = np.asarray(mask.resize((width, height), Image.Resampling.NEAREST)) >= WHITE_FROM
     return F.max_pool2d(torch.from_numpy(pixels)[None, None].float(), factor) > 0
 
 

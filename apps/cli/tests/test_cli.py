@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sgm.pipelines import catalog
@@ -103,7 +104,7 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
         requests.append((request, default_backend()))
         return []
 
-    monkeypatch.setattr(running.PipelineCache, "get", lambda self, request, models, on_load=None: [SimpleNamespace()])
+    monkeypatch.setattr(running.PipelineCache, "get", lambda self, request, models, on_load=None: [SimpleNamespace(engine=SimpleNamespace(model=torch.nn.Linear(1, 1)))])
     monkeypatch.setattr(running, "_run_image", sample_and_save)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")

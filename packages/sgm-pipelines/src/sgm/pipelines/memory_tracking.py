@@ -6,10 +6,11 @@ pass on the meta device gives the same live-bytes curve as the same pass on real
 compute. An output that shares a storage with an input (a view, an in-place op) adds nothing, so the weights and
 the other tensors made before the block are never counted.
 
-`fused_attention` stands in for the one op whose memory differs between the meta device and an accelerator:
-`scaled_dot_product_attention`, which on the meta device decomposes into the textbook formula (a tokens x tokens
-score matrix) while CUDA, the CPU and the Triton kernel run a fused kernel that keeps only its output and one
-log-sum-exp per query row (FlashAttention, Dao et al. 2022).
+`device_kernels(target)` stands in for the ops whose memory differs between the meta device and the device a plan
+is for: `scaled_dot_product_attention`, which on the meta device decomposes into the textbook formula (a tokens x
+tokens score matrix) while CUDA, the CPU and the Triton kernel run a fused kernel that keeps only its output and one
+log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, convolutions, whose oneDNN kernels
+write into a scratch buffer the size of their output before handing it over (measured: `bench/plan_vs_cpu.py`).
 """
 
 import weakref
@@ -66,14 +67,26 @@ def _fused_attention_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *
     return q.new_empty((*q.shape[:-1], v.shape[-1]))
 
 
-class fused_attention(TorchFunctionMode):
-    """Inside the block, `F.scaled_dot_product_attention` on meta tensors allocates what a fused kernel would."""
+_CONVOLUTIONS = (F.conv1d, F.conv2d, F.conv3d)
+
+
+class device_kernels(TorchFunctionMode):
+    """Inside the block, ops on meta tensors allocate what their kernels on a `target` device ("cuda", "cpu")
+    would: a fused kernel's attention, and on the CPU the convolutions' output-sized scratch."""
+
+    def __init__(self, target: str = "cuda"):
+        super().__init__()
+        self.target = target
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.scaled_dot_product_attention and args and args[0].device.type == "meta":
+        on_meta = bool(args) and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta"
+        if on_meta and func is F.scaled_dot_product_attention:
             return _fused_attention_shapes(*args, **kwargs)
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if on_meta and self.target == "cpu" and func in _CONVOLUTIONS:
+            torch.empty_like(out)
+        return out
 
 
 def tensor_bytes(module: torch.nn.Module | None) -> int:

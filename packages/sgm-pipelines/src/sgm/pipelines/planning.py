@@ -21,7 +21,7 @@ from sgm.core.checkpoint import parse_dtype
 from sgm.core.errors import SgmError
 from sgm.core.inference import optimize_for_inference
 from sgm.pipelines import catalog
-from sgm.pipelines.memory_tracking import LiveTensorBytes, fused_attention, tensor_bytes
+from sgm.pipelines.memory_tracking import LiveTensorBytes, device_kernels, tensor_bytes
 from sgm.pipelines.offloading import OFFLOAD_MODES, streamed_blocks
 from sgm.pipelines.request import Request
 from sgm.pipelines.stage_probes import ProbeShape, run_image_probe, run_video_probe, video_probe_host_inputs
@@ -176,20 +176,20 @@ class Planner:
         companion = entry.defaults.get("reference_views_model")
         self.companion_bytes = tensor_bytes(_meta_engine(companion, request.dtype)) if companion else 0
         self.shape = probe_shape(entry, request)
-        self._probed: dict[ProbeShape, dict[str, tuple[str, int]]] = {}
+        self._probed: dict[tuple[ProbeShape, str], dict[str, tuple[str, int]]] = {}
 
     def plan_for(self, settings: RuntimeSettings, budget_bytes: int | None, device: str) -> Plan:
         shape = replace(self.shape, vae_tiling=bool(settings.vae_tiling), encoding_t=settings.encoding_t,
                         decoding_t=settings.decoding_t)  # fmt: skip
-        activations = self._activations(shape)
+        activations = self._activations(shape, device)
         stages = tuple(StagePlan(name, self._weights(component, settings.offload), size)
                        for name, (component, size) in activations.items())  # fmt: skip
         return Plan(self.entry.name, settings, stages, budget_bytes, device)
 
-    def _activations(self, shape: ProbeShape) -> dict[str, tuple[str, int]]:
-        if shape not in self._probed:
-            self._probed[shape] = probe_activations(self.pipeline, shape)
-        return self._probed[shape]
+    def _activations(self, shape: ProbeShape, target: str) -> dict[str, tuple[str, int]]:
+        if (shape, target) not in self._probed:
+            self._probed[shape, target] = probe_activations(self.pipeline, shape, target)
+        return self._probed[shape, target]
 
     def _weights(self, component: str, offload: str) -> int:
         engine = self.pipeline.engine
@@ -229,8 +229,9 @@ def probe_shape(entry: catalog.ModelEntry, request: Request) -> ProbeShape:
                       img2img=request.init_image is not None or entry.task == "img2img")  # fmt: skip
 
 
-def probe_activations(pipeline: Any, shape: ProbeShape) -> dict[str, tuple[str, int]]:
-    """`{stage: (component, peak bytes of its tensors)}` of one probe on `pipeline` (a meta-device pipeline)."""
+def probe_activations(pipeline: Any, shape: ProbeShape, target: str = "cuda") -> dict[str, tuple[str, int]]:
+    """`{stage: (component, peak bytes of its tensors)}` of one probe on `pipeline` (a meta-device pipeline), with
+    the kernels of device type `target`."""
     peaks: dict[str, tuple[str, int]] = {}
     tracker = LiveTensorBytes()
 
@@ -241,7 +242,7 @@ def probe_activations(pipeline: Any, shape: ProbeShape) -> dict[str, tuple[str, 
         peaks[name] = (component, tracker.peak)
 
     host = video_probe_host_inputs(pipeline, shape) if hasattr(pipeline, "sampling") else {}
-    with torch.no_grad(), fused_attention(), tracker:
+    with torch.no_grad(), device_kernels(target), tracker:
         if hasattr(pipeline, "sampling"):
             run_video_probe(pipeline, shape, stage, host)
         else:

@@ -48,6 +48,8 @@ class PipelineCache:
                         key[0], ckpt=key[1], device=request.device, dtype=request.dtype, allow_pickle=request.allow_pickle,
                         offload=request.offload,
                     )  # fmt: skip
+            for key in keys:  # where the weights sit while each stage runs: the request's offloading
+                place(self._loaded[key], check_device(request.device), request.offload or "none")
             return [self._loaded[key] for key in keys]
 
     def loaded(self) -> list[Pipeline]:
@@ -77,13 +79,9 @@ def run(
         pipelines = (cache or PipelineCache()).get(request, models, on_load)
         for pipeline in pipelines:
             pipeline.watermark = request.watermark
-            place(pipeline, check_device(request.device), request.offload or "none")
         if entry.is_video:
             return _run_video(pipelines[0], request, callback)
-        with contextlib.ExitStack() as tiles:
-            for pipeline in pipelines:
-                tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
-            return _run_image(pipelines, request, callback)
+        return _run_image(pipelines, request, callback)
 
 
 def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, Any]:
@@ -93,7 +91,10 @@ def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, 
 
 
 def _run_image(pipelines: list, request: Request, callback: ProgressCallback | None) -> list[Path]:
-    samples = sample_images(pipelines, request, callback)
+    with contextlib.ExitStack() as tiles:
+        for pipeline in pipelines:
+            tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
+        samples = sample_images(pipelines, request, callback)
     return save_images(samples, request.output, samples.parameters)
 
 

@@ -4,9 +4,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sgm_cli.commands import detect, inspect, layout, models, sample
+from sgm_cli.commands import detect, inspect, layout, models, plan, sample
 
-COMMANDS = (sample, models, layout, inspect, detect)
+COMMANDS = (sample, plan, models, layout, inspect, detect)
 USAGE_ERROR = 2
 
 

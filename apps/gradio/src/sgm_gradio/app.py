@@ -19,22 +19,27 @@ def build_app(
     max_queue: int | None = 64,
     model_defaults: ModelDefaults | None = None,
     note: str | None = None,
+    plan=None,
 ) -> gr.Blocks:
     """The app; `runners`, `checkpoint_status` and `model_defaults` (the settings a tab shows when the user picks a
     model) default to the packages' pipelines (`PipelineRunners`, on the default device) and the model catalog.
 
     concurrency: how many GPU jobs run at once (all tabs share one queue); max_queue: waiting requests beyond this
-    are turned away with a message; note: a paragraph under the title (what the page says about the HTTP API).
+    are turned away with a message; note: a paragraph under the title (what the page says about the HTTP API);
+    plan: `(tab, model, settings) -> Markdown`, the memory plan a tab shows (default with the packages' runners:
+    `PipelineRunners.plan`).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     if runners is None or checkpoint_status is None or model_defaults is None:
         from sgm_gradio import runners as package_runners
 
-        runners = runners if runners is not None else package_runners.PipelineRunners().as_dict()
+        if runners is None:
+            pipeline_runners = package_runners.PipelineRunners()
+            runners, plan = pipeline_runners.as_dict(), plan or pipeline_runners.plan
         checkpoint_status = checkpoint_status or package_runners.checkpoint_status
         model_defaults = model_defaults or package_runners.model_defaults
-    context = AppContext(checkpoint_status, model_defaults, Path(output_dir).resolve(), concurrency)
+    context = AppContext(checkpoint_status, model_defaults, Path(output_dir).resolve(), concurrency, plan=plan)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(
             f"# {TITLE}\nPick a task, set the controls, press **Generate**. Results and their settings are "

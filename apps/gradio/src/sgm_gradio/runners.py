@@ -94,6 +94,24 @@ run loaded)."""
         info = _placement(self.cache.loaded()[0])
         return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)
 
+    def plan(self, tab: str, model: str, settings: dict[str, Any]) -> str:
+        """The memory plan of the request tab `tab`'s run would make, as Markdown: the per-stage table and the
+        options chosen to fit (nothing loads or runs)."""
+        import copy
+
+        from sgm.pipelines import Request, plan
+
+        def planned(tab: str, hooks: Any, *, video: bool = False, **fields: Any) -> str:
+            chosen = plan(Request(device=self.runtime.device, dtype=self.runtime.dtype, **fields))
+            return f"```\n{chosen.table()}\n```"
+
+        planner = copy.copy(self)
+        planner._run = planned
+        try:
+            return getattr(planner, tab)(model, settings, None)
+        except Exception as error:  # a missing upload or a bad number: say so in the panel
+            return f"No plan yet: {error}"
+
     def _refiner(self, model: str, settings: dict[str, Any]) -> dict[str, Any]:
         from sgm.pipelines.catalog import get_entry
 

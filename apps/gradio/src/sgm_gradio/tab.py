@@ -49,6 +49,7 @@ class AppContext:
     output_dir: Path
     concurrency: int = 1
     stop_flags: StopFlags = field(default_factory=StopFlags)
+    plan: Callable[[str, str, dict[str, Any]], str] | None = None  # (tab, model, settings) -> the memory plan
 
 
 @dataclass
@@ -85,6 +86,10 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
                 files = gr.File(label="Files", file_count="multiple", interactive=False)
                 params = gr.JSON(label="Parameters of this result", elem_id=f"{spec.key}-params")
                 reuse = gr.Button("Reuse these parameters", size="sm")
+                if context.plan is not None:
+                    with gr.Accordion("Memory plan", open=False):
+                        plan_view = gr.Markdown(elem_id=f"{spec.key}-plan")
+                        plan_button = gr.Button("Plan memory for these settings", size="sm")
 
     names = list(controls)
     inputs = [model, *controls.values(), seed]
@@ -142,6 +147,14 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
     )
     stop.click(request_stop, None, None, api_name=f"{spec.key}_stop", queue=False, cancels=[run_event])
     reuse.click(restore, params, inputs, api_name=f"{spec.key}_reuse", queue=False)
+    if context.plan is not None:
+
+        def show_plan(*values):
+            model_name, *control_values, seed_value = values
+            settings = {**dict(zip(names, control_values)), "seed": int(seed_value or 0)}
+            return context.plan(spec.key, model_name, settings)
+
+        plan_button.click(show_plan, inputs, plan_view, api_name=False, queue=False)
     return TabStatus(show_status, model, [status, generate])
 
 

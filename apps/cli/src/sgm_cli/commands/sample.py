@@ -8,6 +8,7 @@ from sgm_cli import batch
 
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
+OFFLOAD_MODES = ("none", "model", "sequential")  # sgm.pipelines.offloading.OFFLOAD_MODES
 # Video flags whose --help lists each model's default (from the models' `sampling:` blocks).
 DEFAULTS_IN_HELP = ("num_frames", "fps", "motion_bucket_id", "cond_aug", "min_cfg", "encoding_t", "decoding_t",
                     "img_size")  # fmt: skip
@@ -21,6 +22,12 @@ def add_parser(subparsers) -> None:
         "outputs are numbered PNGs (or videos) under ./outputs/<model>/ that never overwrite earlier ones. An option "
         "the model has no use for is refused.",
     )
+    add_sample_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a request (`sgm sample`'s, which `sgm plan` takes too)."""
     add = parser.add_argument
     add("--model", default="digits", help="model name from `sgm models` (default: digits)")
     add("--prompt", default="", help="what to generate (text models)")
@@ -55,9 +62,21 @@ def add_parser(subparsers) -> None:
     add("--compile", choices=("auto", "none", "graphs", "compile"), help="how sampling calls the network: graphs "
         "(replayed from a CUDA graph), compile (torch.compile of the repeated blocks), none (eager); default auto: "
         "graphs on CUDA, none on the CPU")
+    _add_memory_arguments(parser)
     _add_video_arguments(parser)
     batch.add_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def _add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("memory (default: chosen by the memory plan, `sgm plan`, to fit --vram)")
+    add = group.add_argument
+    add("--offload", choices=OFFLOAD_MODES, help="none: every weight on the device; model: each component (text "
+        "encoders, UNet, VAE) on the device only while it runs; sequential: the UNet's blocks streamed one by one")
+    add("--vae-tiling", action=argparse.BooleanOptionalAction, default=None, help="decode images in overlapping "
+        "tiles (less memory, a small blend at the seams)")
+    add("--vram", type=float, metavar="GB", help="device memory to fit in, in GB of 2^30 bytes (default: the "
+        "device's free memory; on the CPU, no limit)")
 
 
 def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +136,7 @@ def build_request(args: argparse.Namespace):
         remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
         decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
         attention=args.attention, compile=args.compile, watermark=not args.no_watermark,
-        allow_pickle=args.allow_pickle,
+        allow_pickle=args.allow_pickle, offload=args.offload, vae_tiling=args.vae_tiling, vram=args.vram,
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 - `catalog`: every installed package's models (`sgm models`), their files, configs, layouts and defaults;
 - `load_pipeline(name)`: an `ImagePipeline` (txt2img, img2img, refiner hand-off, class2img) or a video pipeline
   (image to video, image to orbit, video to novel views), checked, loaded and optimized for inference the same way;
+- `plan(Request(...))`: the memory each stage needs, planned on the meta device, and the runtime options that fit;
 - `run(Request(...))`: one generation start to end, as the CLI and the web app run it; `check_request` alone
   checks a request without loading anything.
 """
@@ -19,6 +20,9 @@ _EXPORTS = {
     "Samples": "image",
     "ImageToVideoPipeline": "image_to_video",
     "build_pipeline": "loading",
+    "Plan": "planning",
+    "RuntimeSettings": "planning",
+    "plan": "planning",
     "load_pipeline": "loading",
     "txt2img_with_refiner": "refiner",
     "TASK_FIELDS": "request",

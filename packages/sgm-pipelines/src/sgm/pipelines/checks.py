@@ -14,6 +14,7 @@ from sgm.pipelines import catalog
 from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.inpainting import check_mask_shape, load_mask
 from sgm.pipelines.loading import check_device
+from sgm.pipelines.offloading import OFFLOAD_MODES
 from sgm.pipelines.request import Request, unused_fields
 from sgm.pipelines.sampler_settings import SamplerSettings
 from sgm.pipelines.seeds import check_seed
@@ -30,19 +31,8 @@ _FRACTIONS = ("strength", "refiner_strength", "image_frame_ratio")  # in (0, 1]
 def check_request(request: Request) -> Request:
     """`request` checked against its model; returns it with the output folder and checkpoint paths filled in."""
     entry = catalog.get_entry(request.model)
-    unused = unused_fields(request, entry.task)
-    if unused:
-        raise SgmError(f"{entry.name} is a {entry.task} model and takes no {', '.join(unused)}")
-    _check_numbers(request)
+    check_shape_options(request)
     check_seed(request.seed if request.seed is not None else entry.defaults.get("seed"))
-    if request.dtype is not None:
-        parse_dtype(request.dtype)
-    if request.compile is not None:
-        resolve_mode(request.compile, check_device(request.device))  # graphs need CUDA
-    for name in ("width", "height"):
-        value = getattr(request, name)
-        if value is not None and value % entry.size_multiple:
-            raise SgmError(f"{name} {value}: {entry.name} needs a multiple of {entry.size_multiple}")
     if entry.is_video:
         _check_video(entry, request)
     else:
@@ -52,6 +42,27 @@ def check_request(request: Request) -> Request:
     output = Path(request.output) if request.output is not None else Path("outputs") / entry.name
     check_output_folder(output)
     return request.replace(output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt)
+
+
+def check_shape_options(request: Request) -> Request:
+    """What the memory plan needs checked (no files read): fields the model takes, numbers, sizes, dtype and the
+    memory options. Returns `request`."""
+    entry = catalog.get_entry(request.model)
+    unused = unused_fields(request, entry.task)
+    if unused:
+        raise SgmError(f"{entry.name} is a {entry.task} model and takes no {', '.join(unused)}")
+    _check_numbers(request)
+    if request.dtype is not None:
+        parse_dtype(request.dtype)
+    for name in ("width", "height"):
+        value = getattr(request, name)
+        if value is not None and value % entry.size_multiple:
+            raise SgmError(f"{name} {value}: {entry.name} needs a multiple of {entry.size_multiple}")
+    if request.offload is not None and request.offload not in OFFLOAD_MODES:
+        raise SgmError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {request.offload!r}")
+    if request.vram is not None and not (isinstance(request.vram, int | float) and 0 < request.vram < math.inf):
+        raise SgmError(f"vram must be a positive number of GB, got {request.vram!r}")
+    return request
 
 
 def check_output_folder(folder: Path) -> None:

@@ -16,6 +16,7 @@ from sgm.core.inference import optimize_for_inference
 from sgm.pipelines import catalog
 from sgm.pipelines.image import ImagePipeline
 from sgm.pipelines.image_to_video import ImageToVideoPipeline
+from sgm.pipelines.offloading import HOME, place
 from sgm.pipelines.video import VideoPipeline
 from sgm.pipelines.video_to_4d import VideoTo4DPipeline
 
@@ -61,22 +62,40 @@ def check_checkpoint_fits(engine: torch.nn.Module, model: str, path: Path, *, al
     raise SgmError(f"{path} is not a {model} checkpoint and fits no known model: {'; '.join(diff.summary())}")
 
 
-def load_engine(
-    model: str, path: Path, *, device: torch.device, dtype: str | torch.dtype | None, allow_pickle: bool = False
-) -> torch.nn.Module:
-    """The catalog model's DiffusionEngine with the checkpoint at `path`, on `device`, ready for inference.
-
-    `dtype` ("fp16", "bf16", "fp32", "fp64") applies to the network and the text encoders; in half precision the
-    autoencoders and image encoders stay fp32, as the reference's scripts keep them (SDXL's VAE overflows in fp16).
-    """
-    engine = catalog.build_model(model, device=None)
-    check_checkpoint_fits(engine, model, path, allow_pickle=allow_pickle)
-    load_checkpoint_into(engine, path, dtype=dtype, device=str(device), allow_pickle=allow_pickle)
-    if parse_dtype(dtype) in HALF_DTYPES:
+def apply_dtype_policy(engine: torch.nn.Module, dtype: str | torch.dtype | None, *, cast: bool = False) -> None:
+    """In half precision the autoencoders and image encoders stay fp32, as the reference's scripts keep them (SDXL's
+    VAE overflows in fp16); `cast`: first give every floating-point parameter `dtype`, as loading a checkpoint in
+    `dtype` does (the memory plan's meta-device model)."""
+    dtype = parse_dtype(dtype)
+    if cast and dtype is not None:
+        for parameter in engine.parameters():
+            if parameter.is_floating_point():
+                parameter.data = parameter.data.to(dtype)
+    if dtype in HALF_DTYPES:
         engine.first_stage_model.float()
         for embedder in engine.conditioner.embedders:
             if embedder.input_key != "txt":
                 embedder.float()
+
+
+def load_engine(
+    model: str,
+    path: Path,
+    *,
+    device: torch.device,
+    dtype: str | torch.dtype | None,
+    allow_pickle: bool = False,
+    load_device: torch.device | None = None,
+) -> torch.nn.Module:
+    """The catalog model's DiffusionEngine with the checkpoint at `path`, ready for inference on `device`, its
+    weights loaded onto `load_device` (default `device`; the host when offloading).
+
+    `dtype` ("fp16", "bf16", "fp32", "fp64") applies to the network and the text encoders (`apply_dtype_policy`).
+    """
+    engine = catalog.build_model(model, device=None)
+    check_checkpoint_fits(engine, model, path, allow_pickle=allow_pickle)
+    load_checkpoint_into(engine, path, dtype=dtype, device=str(load_device or device), allow_pickle=allow_pickle)
+    apply_dtype_policy(engine, dtype)
     return optimize_for_inference(engine, device)
 
 
@@ -89,11 +108,14 @@ def load_pipeline(
     allow_pickle: bool = False,
     watermark: bool = True,
     reference_ckpt: str | Path | None = None,
+    offload: str | None = None,
 ) -> Pipeline:
     """The pipeline of catalog model `model` (e.g. "sdxl-base", "svd-xt", "digits"), its checkpoint `ckpt` or found
     in the checkpoint folder; `dtype` None: bf16 on CUDA, fp32 elsewhere; `allow_pickle` permits .ckpt files (read weights-only); `watermark` marks every output.
     A model that works with another (SV4D takes its first frame's views from SV3D_u) gets it loaded too, from
-    `reference_ckpt` or the checkpoint folder, and both files are found and checked before either loads."""
+    `reference_ckpt` or the checkpoint folder, and both files are found and checked before either loads.
+    `offload` ("none", "model", "sequential"; see `offloading`): where weights sit while each stage runs; with
+    offloading they load onto the host."""
     entry = catalog.get_entry(model)
     device = check_device(device)
     dtype = default_dtype(device) if dtype is None else dtype
@@ -103,14 +125,18 @@ def load_pipeline(
     if companion_path is not None:
         check_checkpoint_fits(catalog.build_model(companion, device="meta"), companion, companion_path,
                               allow_pickle=allow_pickle)  # fmt: skip
-    engine = load_engine(model, path, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    offload = offload or "none"
+    load_device = device if offload == "none" else HOME
+    engine = load_engine(model, path, device=device, dtype=dtype, allow_pickle=allow_pickle, load_device=load_device)
     reference = None
     if companion_path is not None:
         reference = load_pipeline(companion, ckpt=companion_path, device=device, dtype=dtype,
-                                  allow_pickle=allow_pickle, watermark=False)  # fmt: skip
+                                  allow_pickle=allow_pickle, watermark=False, offload=offload)  # fmt: skip
     sampler_config = catalog.model_config(model).params.get("sampler_config")
-    return wrap_engine(engine, entry.defaults, sampler_config, name=model, device=device, watermark=watermark,
-                       reference_views=reference, size_multiple=entry.size_multiple)  # fmt: skip
+    pipeline = wrap_engine(engine, entry.defaults, sampler_config, name=model, device=device, watermark=watermark,
+                           reference_views=reference, size_multiple=entry.size_multiple)  # fmt: skip
+    place(pipeline, device, offload)
+    return pipeline
 
 
 def wrap_engine(

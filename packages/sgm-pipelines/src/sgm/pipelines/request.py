@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "compile", "watermark", "allow_pickle", "seed",
-            "steps", "cfg"}  # fmt: skip
+            "steps", "cfg", "offload", "vram"}  # fmt: skip
 _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "width", "height", "num", "init_image",
-                  "strength", "mask"}  # fmt: skip
+                  "strength", "mask", "vae_tiling"}  # fmt: skip
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
 _OBJECT_FRAMING = {"img_size", "remove_bg", "image_frame_ratio"}
 _CAMERAS = {"elevations_deg", "azimuths_deg"}
@@ -73,6 +73,10 @@ class Request:
     dtype: str | None = None  # fp16, bf16, fp32, fp64; None: fp32
     attention: str | None = None  # the sgm.kernels backend for every attention and norm call
     compile: str | None = None  # how sampling calls the network: auto (graphs on CUDA), none, graphs, compile
+    # memory (None: chosen by the memory plan to fit `vram`; see planning.py)
+    offload: str | None = None  # none, model (each component on the device only while it runs), sequential
+    vae_tiling: bool | None = None  # images: decode in overlapping tiles
+    vram: float | None = None  # the device memory budget in GB (2^30 bytes); None: the device's free memory
     watermark: bool = True
     allow_pickle: bool = False
 

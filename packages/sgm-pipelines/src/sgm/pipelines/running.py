@@ -1,6 +1,8 @@
 """`run(request)`: one generation for any catalog model, start to end, the same for the CLI, the web app and the
 HTTP API: check everything, load (or reuse) the pipelines, sample, write the outputs, return their paths."""
 
+import contextlib
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +16,15 @@ from sgm.pipelines.checks import check_request
 from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.conditioning import embedder_keys
 from sgm.pipelines.image import Samples
-from sgm.pipelines.loading import Pipeline, load_pipeline
+from sgm.pipelines.loading import Pipeline, check_device, load_pipeline
+from sgm.pipelines.offloading import place
 from sgm.pipelines.outputs import save_images, save_videos
+from sgm.pipelines.planning import applied, plan_for_run
 from sgm.pipelines.progress import ProgressCallback
 from sgm.pipelines.refiner import txt2img_with_refiner
 from sgm.pipelines.request import Request
 from sgm.pipelines.seeds import check_seed
+from sgm.pipelines.vae_tiling import tiled_vae_decoding
 from sgm.video.io import load_frames
 
 
@@ -42,7 +47,9 @@ class PipelineCache:
                         on_load(key[0])
                     model, path = key[:2]
                     self._loaded[key] = load_pipeline(model, ckpt=path, device=request.device, dtype=request.dtype,
-                                                      allow_pickle=request.allow_pickle)  # fmt: skip
+                                                      allow_pickle=request.allow_pickle, offload=request.offload)  # fmt: skip
+            for key in keys:  # where the weights sit while each stage runs: the request's offloading
+                place(self._loaded[key], check_device(request.device), request.offload or "none")
             return [self._loaded[key] for key in keys]
 
     def loaded(self) -> list[Pipeline]:
@@ -61,21 +68,29 @@ def run(
     written paths. `callback(stage, i, total)` hears every step and may raise to stop; `cache` keeps pipelines
     loaded between runs."""
     request = check_request(request)
+    chosen = plan_for_run(request)  # refuses, with the numbers, a request that cannot fit
+    if chosen is not None:
+        print(f"memory plan: {chosen.summary()}", file=sys.stderr)
+    request = applied(request, chosen)
     entry = catalog.get_entry(request.model)
     models = [(request.model, request.ckpt)] + ([(request.refiner, request.refiner_ckpt)] if request.refiner else [])
     with use_backend(request.attention or default_backend()):  # one switch for every attention and norm call
         on_load = None if callback is None else (lambda model: callback(f"loading {model}", 0, 1))
         pipelines = (cache or PipelineCache()).get(request, models, on_load)
+        mode = sampling_mode(request)
         for pipeline in pipelines:
             pipeline.watermark = request.watermark
-            pipeline.sampling_mode = resolve_mode(request.compile, _device_of(pipeline))
+            pipeline.sampling_mode = mode
         if entry.is_video:
             return _run_video(pipelines[0], request, callback)
         return _run_image(pipelines, request, callback)
 
 
-def _device_of(pipeline: Any):
-    return next(pipeline.engine.model.parameters()).device
+def sampling_mode(request: Request) -> str:
+    """How sampling calls the network for `request` (`sgm.pipelines.compiled`); streaming the UNet's blocks
+    (sequential offloading) moves weights during each step, which a CUDA graph cannot replay, so it runs eagerly."""
+    mode = resolve_mode(request.compile, check_device(request.device))
+    return "none" if mode == "graphs" and request.offload == "sequential" else mode
 
 
 def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, Any]:
@@ -85,7 +100,10 @@ def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, 
 
 
 def _run_image(pipelines: list, request: Request, callback: ProgressCallback | None) -> list[Path]:
-    samples = sample_images(pipelines, request, callback)
+    with contextlib.ExitStack() as tiles:
+        for pipeline in pipelines:
+            tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
+        samples = sample_images(pipelines, request, callback)
     return save_images(samples, request.output, samples.parameters)
 
 
@@ -153,6 +171,6 @@ def _run_video(pipeline: Any, request: Request, callback: ProgressCallback | Non
 def _recorded(request: Request) -> dict[str, Any]:
     """The request's settings as recorded with a result (paths by name, runtime placement left out)."""
     given = request.given()
-    for key in ("output", "ckpt", "refiner_ckpt", "device"):
+    for key in ("output", "ckpt", "refiner_ckpt", "device", "offload", "vram"):
         given.pop(key, None)
     return {key: (Path(value).name if isinstance(value, Path) else value) for key, value in given.items()}

@@ -1,9 +1,8 @@
-"""What every video pipeline does around sampling: per-stage progress, moving the conditioning encoders and the
-autoencoder onto the accelerator only while they work, building the sampler from the config with the request's steps
-and guidance, conditioning, chunked decoding, and finishing frames as every output is finished (`outputs`)."""
+"""What every video pipeline does around sampling: per-stage progress, building the sampler from the config with the request's steps
+and guidance, conditioning, chunked decoding, and finishing frames as every output is finished (`outputs`). Where weights sit
+while each stage runs is `offloading`'s business, the same for every model."""
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,8 +33,7 @@ class VideoPipeline:
     """A DiffusionEngine with its config's sampler block and its `sampling:` defaults.
 
     engine: the model, without its sampler; sampler_config: the config's sampler (its steps, guidance scales and
-    frame count are set per run); device: where sampling runs; watermark: mark every frame; offload: keep the
-    conditioner and the first stage on the CPU except while they run (only matters on an accelerator).
+    frame count are set per run); device: where sampling runs; watermark: mark every frame.
     """
 
     def __init__(
@@ -47,7 +45,6 @@ class VideoPipeline:
         name: str = "model",
         device: str | torch.device | None = None,
         watermark: bool = True,
-        offload: bool = True,
     ):
         self.engine = engine.eval()
         self.sampler_config = OmegaConf.to_container(OmegaConf.create(sampler_config), resolve=True)
@@ -56,11 +53,6 @@ class VideoPipeline:
         self.device = torch.device(device) if device is not None else next(engine.model.parameters()).device
         self.watermark = watermark
         self.sampling_mode = "none"  # how the denoiser is called: none, graphs or compile (sgm.pipelines.compiled)
-        self.offload = offload and self.device.type != "cpu"
-        self.engine.model.to(self.device)
-        self.engine.denoiser.to(self.device)
-        for module in (self.engine.conditioner, self.engine.first_stage_model):
-            module.to("cpu" if self.offload else self.device)
 
     def option(self, value: Any, key: str) -> Any:
         """`value`, or this model's default for `key` when it is None."""
@@ -75,18 +67,6 @@ class VideoPipeline:
         """The dtype of conditioning numbers (fps, cameras, ...): float32, as the reference computes them, or float64
         in an fp64 run."""
         return torch.float64 if self.network_dtype == torch.float64 else torch.float32
-
-    @contextlib.contextmanager
-    def on_device(self, module: torch.nn.Module) -> Iterator[torch.nn.Module]:
-        """`module` on the sampling device for the block; back on the CPU afterwards when offloading."""
-        module.to(self.device)
-        try:
-            yield module
-        finally:
-            if self.offload:
-                module.to("cpu")
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
 
     def sampler(self, steps: Any, num_frames: int, cfg: Any, min_cfg: Any, progress: Progress, stage: str = "sample"):
         """The config's sampler with `steps` steps (None: the model's), its guider's highest and lowest scales `cfg`
@@ -110,12 +90,12 @@ class VideoPipeline:
 
     @torch.no_grad()
     def conditionings(self, batch: dict, batch_uc: dict, force_zero: list[str]) -> tuple[dict, dict]:
-        """The conditioner's `(cond, uncond)` for `batch`, computed with the conditioner on the device."""
-        with self.on_device(self.engine.conditioner) as conditioner:
-            keys = {embedder.input_key for embedder in conditioner.embedders}
-            return conditioner.get_unconditional_conditioning(
-                batch, batch_uc=batch_uc, force_uc_zero_embeddings=[k for k in force_zero if k in keys]
-            )
+        """The conditioner's `(cond, uncond)` for `batch`."""
+        conditioner = self.engine.conditioner
+        keys = {embedder.input_key for embedder in conditioner.embedders}
+        return conditioner.get_unconditional_conditioning(
+            batch, batch_uc=batch_uc, force_uc_zero_embeddings=[k for k in force_zero if k in keys]
+        )
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, decoding_t: int, progress: Progress) -> torch.Tensor:
@@ -124,13 +104,12 @@ class VideoPipeline:
         chunks = latents.split(decoding_t)
         outputs = []
         engine = self.engine
-        with self.on_device(engine.first_stage_model) as first_stage:
-            dtype = next(first_stage.parameters()).dtype
-            for i, chunk in enumerate(chunks):
-                progress.report("decode", i, len(chunks))
-                engine.en_and_decode_n_samples_a_time = decoding_t
-                decoded = engine.decode_first_stage(chunk.to(self.device, dtype)).float()
-                outputs.append(torch.clamp((decoded + 1.0) / 2.0, 0.0, 1.0).cpu())
+        dtype = next(engine.first_stage_model.parameters()).dtype
+        for i, chunk in enumerate(chunks):
+            progress.report("decode", i, len(chunks))
+            engine.en_and_decode_n_samples_a_time = decoding_t
+            decoded = engine.decode_first_stage(chunk.to(self.device, dtype)).float()
+            outputs.append(torch.clamp((decoded + 1.0) / 2.0, 0.0, 1.0).cpu())
         progress.report("decode", len(chunks), len(chunks))
         return torch.cat(outputs)
 

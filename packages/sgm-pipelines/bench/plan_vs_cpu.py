@@ -1,0 +1,103 @@
+"""The memory plan against the CPU allocator's records, stage by stage, for every model family at a mid size.
+
+Each family's shipped config is made tiny (sgm.pipelines.testing / sgm.video.testing), then widened (`MID_WIDTHS`)
+and run at sizes where activations are megabytes, not kilobytes: the plan (meta device, `planning.probe_activations`)
+and the measured peak (random weights on the CPU, `memory_measurement.measured_activations`) run the same stage
+probes. Prints a Markdown table for BENCHMARKS.md; exits 1 when a stage is off by more than 15%.
+
+    uv run python packages/sgm-pipelines/bench/plan_vs_cpu.py
+"""
+
+import platform
+import sys
+import time
+
+import torch
+from omegaconf import OmegaConf
+
+from sgm.core.checkpoint.empty import empty_parameters
+from sgm.core.config import instantiate
+from sgm.pipelines import build_pipeline
+from sgm.pipelines.loading import wrap_engine
+from sgm.pipelines.memory_measurement import measured_activations
+from sgm.pipelines.planning import probe_activations
+from sgm.pipelines.stage_probes import ProbeShape
+from sgm.pipelines.testing import tiny_image_config
+from sgm.video.testing import make_tiny_config
+
+TOLERANCE = 0.15
+MID_WIDTHS = {"model_channels": 64, "ch": 64}  # the UNet's and the VAE's base widths (tiny: 32)
+# SV4D 2.0's camera embedding ties adm_in_channels to the UNet's width: only its VAE is widened.
+VAE_ONLY = {"sv4d2"}
+FAMILIES = {  # name: (tiny config, mid shape)
+    "sd-2.1": (tiny_image_config, ProbeShape(256, 256, batch=2, img2img=True)),
+    "sdxl-base": (tiny_image_config, ProbeShape(256, 256, batch=2)),
+    "svd-xt": (make_tiny_config, ProbeShape(256, 128, frames=8, decoding_t=4)),
+    "sv3d-u": (make_tiny_config, ProbeShape(128, 128, frames=8, decoding_t=4)),
+    "sv4d": (make_tiny_config, ProbeShape(128, 128, frames=3, encoding_t=4, decoding_t=4)),
+    "sv4d2": (make_tiny_config, ProbeShape(128, 128, frames=3, encoding_t=4, decoding_t=4)),
+}
+
+
+def widened(config, name: str):
+    """`config` with the UNet's and the VAE's base widths set to MID_WIDTHS (head widths and the rest kept)."""
+    widths = {"ch": MID_WIDTHS["ch"]} if name in VAE_ONLY else MID_WIDTHS
+
+    def visit(node):
+        if isinstance(node, dict):
+            for key, value in widths.items():
+                if key in node:
+                    node[key] = value
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    container = OmegaConf.to_container(config, resolve=True)
+    visit(container["model"])
+    return OmegaConf.create(container)
+
+
+def meta_pipeline(config, name: str):
+    """The config's pipeline with every tensor on the meta device, as the planner builds catalog models."""
+    model = OmegaConf.to_container(config.model, resolve=True)
+    model["params"].pop("sampler_config", None)
+    with empty_parameters():
+        engine = instantiate(model)
+    sampling = OmegaConf.to_container(config.sampling, resolve=True)
+    return wrap_engine(engine.to("meta").eval(), sampling, config.model.params.get("sampler_config"), name=name,
+                       device="meta")  # fmt: skip
+
+
+def compare(name: str, config, shape: ProbeShape) -> list[tuple[str, int, int]]:
+    """`(stage, planned bytes, measured bytes)` of one family (activations: the weights are the same numbers on
+    both sides)."""
+    torch.manual_seed(0)
+    planned = probe_activations(meta_pipeline(config, name), shape, target="cpu")
+    measured = measured_activations(build_pipeline(config, name=name, device="cpu"), shape)
+    return [(stage, planned[stage][1], measured[stage][1]) for stage in planned]
+
+
+def main() -> int:
+    torch.set_num_threads(1)  # the CPU kernels' per-thread scratch buffers scale with threads
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, torch {torch.__version__}, "
+          f"1 thread\n")  # fmt: skip
+    print("| model | size | stage | planned MiB | measured MiB | error |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    worst = 0.0
+    for name, (tiny, shape) in FAMILIES.items():
+        start = time.perf_counter()
+        rows = compare(name, widened(tiny(name), name), shape)
+        size = f"{shape.width}x{shape.height}" + (f" x{shape.frames}" if shape.frames > 1 else f" batch {shape.batch}")
+        for stage, planned, measured in rows:
+            error = (planned - measured) / measured
+            worst = max(worst, abs(error))
+            print(f"| {name} | {size} | {stage} | {planned / 2**20:.2f} | {measured / 2**20:.2f} | {error:+.1%} |")
+        print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print(f"\nlargest error {worst:.1%} (limit {TOLERANCE:.0%})")
+    return 0 if worst <= TOLERANCE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

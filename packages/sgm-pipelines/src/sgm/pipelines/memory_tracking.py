@@ -1,0 +1,97 @@
+"""Counting the bytes of live tensors while real modules run, on real or shape-only (meta) tensors.
+
+`LiveTensorBytes` sees every aten op's outputs (a TorchDispatchMode, the mechanism torch's own
+`torch.distributed._tools.mem_tracker` uses) and counts each new storage once until Python frees it, so a forward
+pass on the meta device gives the same live-bytes curve as the same pass on real tensors, without any memory or
+compute. An output that shares a storage with an input (a view, an in-place op) adds nothing, so the weights and
+the other tensors made before the block are never counted.
+
+`device_kernels(target)` stands in for the ops whose memory differs between the meta device and the device a plan
+is for: `scaled_dot_product_attention`, which on the meta device decomposes into the textbook formula (a tokens x
+tokens score matrix) while CUDA, the CPU and the Triton kernel run a fused kernel that keeps only its output and one
+log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, convolutions, whose oneDNN kernels
+write into a scratch buffer the size of their output before handing it over (measured: `bench/plan_vs_cpu.py`).
+"""
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """Inside the block, `live` is the bytes of the storages created since entering that are still referenced, and
+    `peak` the most there were at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._storages: dict[int, weakref.ref] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = {_key(value) for value in tree_flatten((args, kwargs))[0] if isinstance(value, torch.Tensor)}
+        for value in tree_flatten(out)[0]:
+            if isinstance(value, torch.Tensor) and _key(value) not in inputs:
+                self._count(value.untyped_storage())
+        self.peak = max(self.peak, self.live)
+        return out
+
+    def _count(self, storage: torch.UntypedStorage) -> None:
+        key = storage._cdata
+        known = self._storages.get(key)
+        if known is not None and known() is not None:
+            return
+        size = storage.nbytes()
+        self.live += size
+        self._storages[key] = weakref.ref(storage, lambda _, key=key, size=size: self._free(key, size))
+
+    def _free(self, key: int, size: int) -> None:
+        self.live -= size
+        self._storages.pop(key, None)
+
+
+def _key(tensor: torch.Tensor) -> int:
+    """The identity of a tensor's storage (its C++ object; Python storage wrappers may be rebuilt)."""
+    return tensor.untyped_storage()._cdata
+
+
+def _fused_attention_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """What a fused kernel allocates: its output and, while it runs, fp32 log-sum-exps `[..., tokens]`."""
+    torch.empty(q.shape[:-1], dtype=torch.float32, device=q.device)
+    return q.new_empty((*q.shape[:-1], v.shape[-1]))
+
+
+_CONVOLUTIONS = (F.conv1d, F.conv2d, F.conv3d)
+
+
+class device_kernels(TorchFunctionMode):
+    """Inside the block, ops on meta tensors allocate what their kernels on a `target` device ("cuda", "cpu")
+    would: a fused kernel's attention, and on the CPU the convolutions' output-sized scratch."""
+
+    def __init__(self, target: str = "cuda"):
+        super().__init__()
+        self.target = target
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        on_meta = bool(args) and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta"
+        if on_meta and func is F.scaled_dot_product_attention:
+            return _fused_attention_shapes(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if on_meta and self.target == "cpu" and func in _CONVOLUTIONS:
+            torch.empty_like(out)
+        return out
+
+
+def tensor_bytes(module: torch.nn.Module | None) -> int:
+    """The bytes of a module's parameters and buffers (each storage once)."""
+    if module is None:
+        return 0
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum({_key(t): t.untyped_storage().nbytes() for t in tensors}.values())

@@ -1,0 +1,278 @@
+"""The memory plan of a request: the peak device memory of each stage, measured by running the model's real modules
+on the meta device (shapes only: no weights, no memory, seconds for a full-size model), and the fastest runtime
+options whose plan fits the budget.
+
+A stage's peak is the weights on the device while it runs (all of them without offloading; only its own component
+with `offload="model"`; the largest streamed block of the network with `"sequential"`) plus the most bytes its
+tensors take at once (`memory_tracking.LiveTensorBytes` over `stage_probes`). Options are tried from fastest to
+slowest: no offloading before offloading, each with the model's own chunking first and then smaller VAE chunks
+(video) or VAE tiles (images); options the user gave are kept as they are.
+"""
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from sgm.core.checkpoint import parse_dtype
+from sgm.core.errors import SgmError
+from sgm.core.inference import optimize_for_inference
+from sgm.pipelines import catalog
+from sgm.pipelines.memory_tracking import LiveTensorBytes, device_kernels, tensor_bytes
+from sgm.pipelines.offloading import OFFLOAD_MODES, streamed_blocks
+from sgm.pipelines.request import Request
+from sgm.pipelines.stage_probes import ProbeShape, run_image_probe, run_video_probe, video_probe_host_inputs
+
+GB = 2**30
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How a generation is placed: `offload` none | model | sequential; `vae_tiling` (images); `encoding_t` /
+    `decoding_t`, frames the VAE encodes / decodes at once (video)."""
+
+    offload: str = "none"
+    vae_tiling: bool | None = None
+    encoding_t: int | None = None
+    decoding_t: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"offload {self.offload}"]
+        if self.vae_tiling is not None:
+            parts.append("vae tiling" if self.vae_tiling else "no vae tiling")
+        parts += [f"{key} {value}" for key, value in (("encoding_t", self.encoding_t), ("decoding_t", self.decoding_t))
+                  if value is not None]  # fmt: skip
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    weights_bytes: int  # on the device while the stage runs
+    activation_bytes: int  # the most the stage's tensors take at once
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.weights_bytes + self.activation_bytes
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: str
+    settings: RuntimeSettings
+    stages: tuple[StagePlan, ...]
+    budget_bytes: int | None  # None: no limit known (the CPU without --vram)
+    device: str
+
+    @property
+    def peak_bytes(self) -> int:
+        return max(stage.peak_bytes for stage in self.stages)
+
+    @property
+    def fits(self) -> bool:
+        return self.budget_bytes is None or self.peak_bytes <= self.budget_bytes
+
+    def summary(self) -> str:
+        """One line: the chosen options and the peak against the budget."""
+        budget = "no limit" if self.budget_bytes is None else f"{self.budget_bytes / GB:.1f} GB"
+        verdict = "fits" if self.fits else "does not fit"
+        return f"{self.model}: {self.settings.describe()}: peak {self.peak_bytes / GB:.2f} GB, {verdict} ({budget})"
+
+    def as_json(self) -> dict[str, Any]:
+        settings = {key: value for key, value in asdict(self.settings).items() if value is not None}
+        return {"model": self.model, "peak_bytes": self.peak_bytes, "fits": self.fits, "settings": settings,
+                "stages": [{"name": s.name, "peak_bytes": s.peak_bytes, "weights_bytes": s.weights_bytes,
+                            "activation_bytes": s.activation_bytes} for s in self.stages],
+                "budget_bytes": self.budget_bytes, "device": self.device}  # fmt: skip
+
+    def table(self) -> str:
+        rows = [("stage", "weights", "activations", "peak")]
+        rows += [(s.name, _gb(s.weights_bytes), _gb(s.activation_bytes), _gb(s.peak_bytes)) for s in self.stages]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+                 for row in rows]  # fmt: skip
+        return "\n".join([*lines, self.summary()])
+
+
+def _gb(size: int) -> str:
+    return f"{size / GB:.2f} GB"
+
+
+def plan(request: Request, budget_bytes: int | None = None) -> Plan:
+    """The plan of `request` with the fastest options that fit `budget_bytes` (default: the request's `vram`, else
+    the device's free memory; on the CPU, no limit), or, when none fits, the one with the smallest peak (its
+    `fits` is False). Needs no checkpoint: the model is built on the meta device."""
+    from sgm.pipelines.checks import check_shape_options
+
+    request = check_shape_options(request)
+    entry = catalog.get_entry(request.model)
+    device = _device(request)
+    if budget_bytes is None:
+        budget_bytes = default_budget(request, device)
+    planner = Planner(entry, request)
+    plans = (planner.plan_for(settings, budget_bytes, device.type) for settings in candidate_settings(entry, request))
+    smallest = None
+    for candidate in plans:
+        if candidate.fits:
+            return candidate
+        smallest = candidate if smallest is None or candidate.peak_bytes < smallest.peak_bytes else smallest
+    return smallest
+
+
+def default_budget(request: Request, device: torch.device) -> int | None:
+    """`--vram` in bytes, else the free memory of a CUDA device, else None."""
+    if request.vram is not None:
+        return int(request.vram * GB)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return None
+
+
+def _device(request: Request) -> torch.device:
+    from sgm.pipelines.loading import check_device
+
+    return check_device(request.device)
+
+
+def candidate_settings(entry: catalog.ModelEntry, request: Request) -> list[RuntimeSettings]:
+    """Every combination of options to try, fastest first; an option the request sets is the only one tried."""
+    offloads = [request.offload] if request.offload is not None else list(OFFLOAD_MODES)
+    if not entry.is_video:
+        tilings = [request.vae_tiling] if request.vae_tiling is not None else [False, True]
+        chunkings = [{"vae_tiling": tiling} for tiling in tilings]
+    else:
+        defaults = entry.defaults
+        decodings = _halvings(request.decoding_t, defaults.get("decoding_t"))
+        encodings = _halvings(request.encoding_t, defaults.get("encoding_t")) if entry.task == "video2views" else [None]
+        pairs = sorted(itertools.product(range(len(encodings)), range(len(decodings))), key=sum)
+        chunkings = [{"encoding_t": encodings[i], "decoding_t": decodings[j]} for i, j in pairs]
+    return [RuntimeSettings(offload=offload, **chunking) for offload in offloads for chunking in chunkings]
+
+
+def _halvings(given: int | None, default: Any) -> list[int | None]:
+    """`[given]`, or the model's default and its halvings down to 1 (14, 7, 3, 1)."""
+    if given is not None or default is None:
+        return [given]
+    values = [int(default)]
+    while values[-1] > 1:
+        values.append(values[-1] // 2)
+    return values
+
+
+class Planner:
+    """The model built once on the meta device in the request's dtype; each distinct chunking probed once."""
+
+    def __init__(self, entry: catalog.ModelEntry, request: Request):
+        from sgm.pipelines.loading import wrap_engine
+
+        self.entry, self.request = entry, request
+        engine = optimize_for_inference(_meta_engine(entry.name, request.dtype), "meta")
+        sampler_config = catalog.model_config(entry.name).params.get("sampler_config")
+        self.pipeline = wrap_engine(engine, entry.defaults, sampler_config, name=entry.name, device="meta",
+                                    watermark=False, size_multiple=entry.size_multiple)  # fmt: skip
+        companion = entry.defaults.get("reference_views_model")
+        self.companion_bytes = tensor_bytes(_meta_engine(companion, request.dtype)) if companion else 0
+        self.shape = probe_shape(entry, request)
+        self._probed: dict[tuple[ProbeShape, str], dict[str, tuple[str, int]]] = {}
+
+    def plan_for(self, settings: RuntimeSettings, budget_bytes: int | None, device: str) -> Plan:
+        shape = replace(self.shape, vae_tiling=bool(settings.vae_tiling), encoding_t=settings.encoding_t,
+                        decoding_t=settings.decoding_t)  # fmt: skip
+        activations = self._activations(shape, device)
+        stages = tuple(StagePlan(name, self._weights(component, settings.offload), size)
+                       for name, (component, size) in activations.items())  # fmt: skip
+        return Plan(self.entry.name, settings, stages, budget_bytes, device)
+
+    def _activations(self, shape: ProbeShape, target: str) -> dict[str, tuple[str, int]]:
+        if (shape, target) not in self._probed:
+            self._probed[shape, target] = probe_activations(self.pipeline, shape, target)
+        return self._probed[shape, target]
+
+    def _weights(self, component: str, offload: str) -> int:
+        engine = self.pipeline.engine
+        if offload == "none":
+            return tensor_bytes(engine) + self.companion_bytes
+        if offload == "sequential" and component == "network":
+            return max(tensor_bytes(block) for block in streamed_blocks(engine.model))
+        return component_bytes(engine, component)
+
+
+def _meta_engine(name: str, dtype: str | None) -> torch.nn.Module:
+    """The catalog model on the meta device with the dtypes loading in `dtype` gives it."""
+    from sgm.pipelines.loading import apply_dtype_policy
+
+    engine = catalog.build_model(name, device="meta")
+    apply_dtype_policy(engine, dtype, cast=True)
+    return engine
+
+
+def component_bytes(engine: torch.nn.Module, component: str) -> int:
+    modules = {"conditioner": [engine.conditioner], "first_stage": [engine.first_stage_model],
+               "network": [engine.model, engine.denoiser]}  # fmt: skip
+    return sum(tensor_bytes(module) for module in modules[component])
+
+
+def probe_shape(entry: catalog.ModelEntry, request: Request) -> ProbeShape:
+    """The request's sizes, the model's defaults where it leaves them."""
+    defaults = entry.defaults
+    if entry.is_video:
+        side = request.img_size or defaults.get("img_size")
+        width = request.width or defaults.get("width") or side
+        height = request.height or defaults.get("height") or side
+        return ProbeShape(width=int(width), height=int(height), frames=int(request.num_frames or defaults["num_frames"]))
+    width = request.width or defaults.get("width")
+    height = request.height or defaults.get("height")
+    return ProbeShape(width=int(width), height=int(height), batch=request.num or 1,
+                      img2img=request.init_image is not None or entry.task == "img2img")  # fmt: skip
+
+
+def probe_activations(pipeline: Any, shape: ProbeShape, target: str = "cuda") -> dict[str, tuple[str, int]]:
+    """`{stage: (component, peak bytes of its tensors)}` of one probe on `pipeline` (a meta-device pipeline), with
+    the kernels of device type `target`."""
+    peaks: dict[str, tuple[str, int]] = {}
+    tracker = LiveTensorBytes()
+
+    @contextlib.contextmanager
+    def stage(name: str, component: str) -> Iterator[None]:
+        tracker.peak = tracker.live
+        yield
+        peaks[name] = (component, tracker.peak)
+
+    host = video_probe_host_inputs(pipeline, shape) if hasattr(pipeline, "sampling") else {}
+    with torch.no_grad(), device_kernels(target), tracker:
+        if hasattr(pipeline, "sampling"):
+            run_video_probe(pipeline, shape, stage, host)
+        else:
+            run_image_probe(pipeline, shape, stage)
+    return peaks
+
+
+def plan_for_run(request: Request) -> Plan | None:
+    """The plan `run` follows: None on the CPU without `vram` (nothing to fit), else the fastest fitting options;
+    an SgmError with the numbers when nothing fits, before anything loads."""
+    if _device(request).type == "cpu" and request.vram is None:
+        return None
+    return refuse_unless_fits(plan(request))
+
+
+def applied(request: Request, chosen: Plan | None) -> Request:
+    """`request` with the plan's options filled in (those it gave stay)."""
+    if chosen is None:
+        return request
+    settings = {key: value for key, value in asdict(chosen.settings).items() if value is not None}
+    return request.replace(**settings)
+
+
+def refuse_unless_fits(chosen: Plan) -> Plan:
+    """`chosen`, or an SgmError with the numbers when even its smallest options do not fit."""
+    if chosen.fits:
+        return chosen
+    worst = max(chosen.stages, key=lambda s: s.peak_bytes)
+    raise SgmError(
+        f"{chosen.model} needs {chosen.peak_bytes / GB:.2f} GB at its {worst.name} even with {chosen.settings.describe()}"
+        f", more than the {chosen.budget_bytes / GB:.2f} GB available: lower the size, frames or batch, or use a "
+        f"half-precision --dtype"
+    )

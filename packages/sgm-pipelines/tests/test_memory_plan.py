@@ -1,0 +1,152 @@
+"""The memory plan: planned peaks against the CPU allocator's records on tiny configs, the options chosen under
+budgets, offloading's placements, tiled / chunked decoding against whole decoding, refusal before loading."""
+
+from types import MappingProxyType
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from sgm.core.checkpoint.empty import empty_parameters
+from sgm.core.config import instantiate
+from sgm.core.errors import SgmError
+from sgm.pipelines import Request, build_pipeline, catalog, plan, run, running
+from sgm.pipelines.loading import wrap_engine
+from sgm.pipelines.memory_measurement import measured_activations
+from sgm.pipelines.offloading import HOME, Offloader
+from sgm.pipelines.planning import GB, probe_activations
+from sgm.pipelines.stage_probes import ProbeShape
+from sgm.pipelines.testing import install_tiny_model, tiny_image_config
+from sgm.pipelines.vae_tiling import VAE_TILE, tiled_vae_decoding
+from sgm.video.testing import make_tiny_config
+
+pytest.importorskip("sgm.conditioners.general", reason="the real encoders live in sgm-conditioners")
+
+TINY = {
+    "sdxl-base": (tiny_image_config, ProbeShape(64, 64, batch=2)),
+    "sd-2.1": (tiny_image_config, ProbeShape(64, 64, img2img=True)),
+    "svd": (make_tiny_config, ProbeShape(32, 16, frames=2, decoding_t=2)),
+    "sv4d2": (make_tiny_config, ProbeShape(16, 16, frames=3, encoding_t=2, decoding_t=2)),
+}
+# CPU kernels' scratch the plan does not model (the attention kernel's per-thread blocks, small reorders): a few
+# hundred KiB, a constant that only matters at tiny sizes (bench/plan_vs_cpu.py checks mid sizes to 15%).
+SCRATCH = 2**19
+
+
+def meta_pipeline(config, name):
+    model = OmegaConf.to_container(config.model, resolve=True)
+    model["params"].pop("sampler_config", None)
+    with empty_parameters():
+        engine = instantiate(model)
+    sampling = OmegaConf.to_container(config.sampling, resolve=True)
+    return wrap_engine(engine.to("meta").eval(), sampling, config.model.params.get("sampler_config"), name=name,
+                       device="meta")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_plans_equal_the_measured_peaks_on_the_cpu(name):
+    """Equal up to the CPU kernels' scratch (the video networks' steps come out byte for byte)."""
+    make, shape = TINY[name]
+    config = make(name)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    planned = probe_activations(meta_pipeline(config, name), shape, target="cpu")
+    measured = measured_activations(build_pipeline(config, name=name, device="cpu"), shape)
+    assert planned.keys() == measured.keys()
+    for stage, (component, size) in planned.items():
+        assert component == measured[stage][0]
+        assert abs(size - measured[stage][1]) <= SCRATCH, stage
+
+
+def test_the_fastest_fitting_options_are_chosen():
+    request = Request(model="sd-2.1", dtype="bf16", device="cpu")
+    free = plan(request)
+    assert free.settings.offload == "none" and free.settings.vae_tiling is False and free.fits
+    assert plan(request, budget_bytes=free.peak_bytes).settings == free.settings  # fits without: nothing changes
+    tighter = plan(request, budget_bytes=free.peak_bytes - 1)
+    assert tighter.fits and tighter.peak_bytes < free.peak_bytes and tighter.settings != free.settings
+    streamed = plan(request.replace(offload="sequential"))
+    model_peak = plan(request.replace(offload="model")).peak_bytes
+    assert streamed.peak_bytes <= model_peak < free.peak_bytes
+    assert not plan(request, budget_bytes=2**20).fits
+    given = plan(request.replace(offload="model", vram=80))  # an explicit option is kept
+    assert given.settings.offload == "model" and given.budget_bytes == 80 * GB
+
+
+def test_video_plans_lower_decoding_t_before_offloading():
+    request = Request(model="svd-xt", dtype="bf16", device="cpu")
+    free = plan(request)
+    assert free.settings.decoding_t == 14 and free.settings.offload == "none"
+    chunked = plan(request, budget_bytes=free.peak_bytes - 1)
+    assert chunked.settings.offload == "none" and chunked.settings.decoding_t < 14
+    assert [s["name"] for s in chunked.as_json()["stages"]] == ["conditioning", "sampling step", "vae decode"]
+
+
+@pytest.fixture
+def tiny_sd(tmp_path, monkeypatch):
+    entry = install_tiny_model("sd-2.1", tmp_path / "checkpoints", tmp_path, defaults={"width": 64, "height": 64,
+                                                                                        "steps": 2})  # fmt: skip
+    monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | {"sd-2.1": entry}))
+    monkeypatch.setenv(catalog.CHECKPOINT_DIR_ENV, str(tmp_path / "checkpoints"))
+    return tmp_path
+
+
+def test_an_impossible_budget_is_refused_before_loading(tiny_sd, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded a model for a request that cannot fit")
+
+    monkeypatch.setattr(running, "load_pipeline", no_loading)
+    with pytest.raises(SgmError, match=r"needs [0-9.]+ GB .* more than the 0.00 GB available"):
+        run(Request(model="sd-2.1", device="cpu", vram=1e-6, output=tiny_sd / "out"))
+
+
+@pytest.mark.parametrize("mode", ["model", "sequential"])
+def test_offloading_brings_each_component_to_the_device_for_its_stage_and_back(tiny_sd, monkeypatch, mode):
+    pipeline = build_pipeline(tiny_image_config("sd-2.1"), name="sd-2.1", device="cpu")
+    moves = []
+    move = torch.nn.Module.to
+
+    def recording_to(module, *args, **kwargs):
+        moves.append((module, torch.device(args[0]) if args and isinstance(args[0], str | torch.device) else None))
+        return move(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", recording_to)
+    engine = pipeline.engine
+    with Offloader(engine, "cpu", mode) as offloader:
+        assert engine.device == torch.device("cpu")
+        pipeline.txt2img("a fox", width=64, height=64, steps=1)
+    order = list(dict.fromkeys(name for name, _ in offloader.placements))
+    assert order == ["conditioner", "network", "first_stage"]
+    assert all(device == torch.device("cpu") for _, device in offloader.placements)
+    sent = [(m, d) for m, d in moves if d is not None]
+    if mode == "model":
+        assert (engine.conditioner, HOME) in sent and (engine.model, torch.device("cpu")) in sent
+    else:
+        blocks = list(engine.model.diffusion_model.input_blocks)
+        assert sum(m is blocks[0] for m, _ in sent) >= 2  # in for its forward, out after it
+    assert type(engine).__name__ == "DiffusionEngine"  # the execution-device stand-in is gone
+
+
+def test_tiled_decoding_matches_whole_decoding_and_chunks_match_exactly():
+    pipeline = build_pipeline(tiny_image_config("sd-2.1"), name="sd-2.1", device="cpu")
+    engine = pipeline.engine
+    torch.manual_seed(0)
+    latents = torch.randn(2, 4, VAE_TILE + 16, VAE_TILE + 8)
+    with torch.no_grad():
+        whole = engine.decode_first_stage(latents)
+        with tiled_vae_decoding(engine.first_stage_model):
+            tiled = engine.decode_first_stage(latents)
+        engine.en_and_decode_n_samples_a_time = 1
+        chunked = engine.decode_first_stage(latents)
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().mean() < 0.05 * whole.abs().mean()
+    torch.testing.assert_close(chunked, whole)
+    assert "decode" not in engine.first_stage_model.__dict__  # tiling ends with the block
+
+
+def test_the_plan_builds_every_catalog_model_without_a_checkpoint():
+    for name in ("digits", "sv3d-p"):
+        result = plan(Request(model=name, device="cpu"))
+        assert result.fits and result.peak_bytes > 0 or name == "digits"
+        assert set(result.as_json()) >= {"model", "peak_bytes", "fits", "settings", "stages"}

@@ -41,7 +41,7 @@ def random_clip(path: Path, frames: int, side: int) -> Path:
 
 def test_digits_returns_images_files_and_parameters(client):
     gallery, files, params = digits(client, seed=11)
-    assert [image.shape[:2] for image in pixels(gallery)] == [(16, 16)] * 3  # the digits model's size
+    assert [image.shape[:2] for image in pixels(gallery)] == [(256, 256)] * 3  # the digits' 16x16, enlarged
     assert params == {"model": "digits", **DIGITS_ARGS, "seed": 11, **ON_CPU}
     saved = [Path(f) for f in files]
     assert sorted(p.suffix for p in saved) == [".json", ".png", ".png", ".png"]

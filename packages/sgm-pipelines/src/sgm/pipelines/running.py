@@ -86,7 +86,9 @@ def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, 
 
 def _run_image(pipelines: list, request: Request, callback: ProgressCallback | None) -> list[Path]:
     samples = sample_images(pipelines, request, callback)
-    return save_images(samples, request.output, samples.parameters)
+    defaults = pipelines[0].defaults
+    return save_images(samples, request.output, samples.parameters, output_size=defaults.get("output_size"),
+                       grid=bool(defaults.get("grid")))  # fmt: skip
 
 
 def sample_images(pipelines: list, request: Request, callback: ProgressCallback | None = None) -> Samples:

@@ -101,8 +101,11 @@ def load_checkpoint_into(
     if diff.mismatched or (strict and not diff.fits):
         details = "; ".join(diff.summary())
         raise SgmError(f"{source} does not fit this model: {details}")
-    not_float = [key for file_key, key in diff.renames.items()
-                 if model_tensors[key].is_floating_point() and file_layout[file_key][1] not in FLOAT_DTYPES]  # fmt: skip
+    not_float = [
+        key
+        for file_key, key in diff.renames.items()
+        if model_tensors[key].is_floating_point() and file_layout[file_key][1] not in FLOAT_DTYPES
+    ]
     if not_float:
         raise SgmError(f"{source} holds integer or boolean values where the model has weights ({_named(not_float)}): "
                        "the file is not a checkpoint of this model")  # fmt: skip

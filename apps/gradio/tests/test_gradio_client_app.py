@@ -146,7 +146,7 @@ def test_stop_ends_the_run_between_steps(client, recorder):
 def test_trained_digits_weights_draw_digits(client, real_digits):
     gallery, _, params = digits(client, seed=3, num_samples=4, steps=20)
     images = np.stack(pixels(gallery)).astype(float)
-    assert images.shape[:3] == (4, 16, 16) and params["steps"] == 20
+    assert images.shape[:3] == (4, 256, 256) and params["steps"] == 20  # 16x16, written enlarged
     assert images.std() > 20  # strokes on a background, not one flat shade
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from sgm.core.errors import SgmError
 
@@ -45,7 +45,9 @@ def opened_image(path: str | Path, what: str = "image") -> Iterator[Image.Image]
                 f"{path} declares more pixels than an image may have (at most {MAX_IMAGE_PIXELS / 1e6:.0f} MP): give "
                 "a smaller image"
             ) from None
-        except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError is an OSError
+        except UnidentifiedImageError:
+            raise SgmError(f"{path} is not a readable {what}: give a PNG, JPEG or WebP file") from None
+        except (OSError, SyntaxError, ValueError) as error:
             raise SgmError(f"{path} is not a readable {what} ({error}); give a PNG, JPEG or WebP file") from None
         with image:
             check_pixels(image.size, path)

@@ -31,6 +31,7 @@ _FRACTIONS = ("strength", "refiner_strength", "image_frame_ratio")  # in (0, 1]
 MAX_STEPS = 1000  # the DDPM models' own number of timesteps
 MAX_NUM = 100
 MAX_SCALE = 4  # sides, pixels and frames up to 4x the model's defaults (SDXL: 4096 a side, 2048x2048 pixels)
+MIN_BOUND_SIDE, MIN_BOUND_FRAMES = 1024, 64  # but never below these (small and test models)
 
 
 def check_request(request: Request) -> Request:
@@ -96,9 +97,9 @@ def _check_limits(entry: catalog.ModelEntry, request: Request) -> None:
     defaults = entry.defaults
     bounds = {"steps": MAX_STEPS, "num": MAX_NUM}
     if defaults.get("num_frames"):
-        bounds["num_frames"] = MAX_SCALE * int(defaults["num_frames"])
-    if defaults.get("img_size"):
-        bounds["img_size"] = MAX_SCALE // 2 * int(defaults["img_size"])  # square: 4x the pixels is 2x the side
+        bounds["num_frames"] = max(MAX_SCALE * int(defaults["num_frames"]), MIN_BOUND_FRAMES)
+    if defaults.get("img_size"):  # square: 4x the pixels is 2x the side
+        bounds["img_size"] = max(MAX_SCALE // 2 * int(defaults["img_size"]), MIN_BOUND_SIDE)
     for key, most in bounds.items():
         value = getattr(request, key)
         if value is not None and value > most:
@@ -111,8 +112,8 @@ def _check_limits(entry: catalog.ModelEntry, request: Request) -> None:
         width, height = image_file_size(request.init_image, "init image")
         source = f"the init image {request.init_image}"
     width, height = width or int(defaults["width"]), height or int(defaults["height"])
-    most_side = MAX_SCALE * max(int(defaults["width"]), int(defaults["height"]))
-    most_pixels = MAX_SCALE * int(defaults["width"]) * int(defaults["height"])
+    most_side = max(MAX_SCALE * max(int(defaults["width"]), int(defaults["height"])), MIN_BOUND_SIDE)
+    most_pixels = max(MAX_SCALE * int(defaults["width"]) * int(defaults["height"]), MIN_BOUND_SIDE**2)
     if max(width, height) > most_side or width * height > most_pixels:
         raise SgmError(
             f"{width}x{height} (from {source}) is more than {entry.name} can sample: at most {most_side} a side and "

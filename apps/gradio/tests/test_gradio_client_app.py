@@ -41,7 +41,7 @@ def random_clip(path: Path, frames: int, side: int) -> Path:
 
 def test_digits_returns_images_files_and_parameters(client):
     gallery, files, params = digits(client, seed=11)
-    assert [image.shape[:2] for image in pixels(gallery)] == [(16, 16)] * 3  # the digits model's size
+    assert [image.shape[:2] for image in pixels(gallery)] == [(256, 256)] * 3  # the digits' 16x16, enlarged
     assert params == {"model": "digits", **DIGITS_ARGS, "seed": 11, **ON_CPU}
     saved = [Path(f) for f in files]
     assert sorted(p.suffix for p in saved) == [".json", ".png", ".png", ".png"]
@@ -146,7 +146,7 @@ def test_stop_ends_the_run_between_steps(client, recorder):
 def test_trained_digits_weights_draw_digits(client, real_digits):
     gallery, _, params = digits(client, seed=3, num_samples=4, steps=20)
     images = np.stack(pixels(gallery)).astype(float)
-    assert images.shape[:3] == (4, 16, 16) and params["steps"] == 20
+    assert images.shape[:3] == (4, 256, 256) and params["steps"] == 20  # 16x16, written enlarged
     assert images.std() > 20  # strokes on a background, not one flat shade
 
 

@@ -7,7 +7,7 @@ from sgm.core.config import ConfigError, instantiate, load_config, resolve
 from sgm.core.config.registry import config_registry
 
 REFERENCE_TARGETS = config_registry().reference_targets
-ALLOWED_MODULE_PREFIXES = config_registry().config_modules
+CONFIG_TARGETS = config_registry().config_targets
 
 
 def _write(tmp_path, name, text):
@@ -55,11 +55,42 @@ def test_prefix_lookalikes_are_not_allowed():
         resolve("torch.nnx.Module")
 
 
-def test_unknown_attribute_is_a_clear_error():
-    with pytest.raises(ConfigError, match="has no 'NoSuchLayer'"):
-        resolve("torch.nn.NoSuchLayer")
+def test_unknown_name_is_a_clear_error_with_the_nearest():
+    with pytest.raises(ConfigError, match="'torch.nn.Linearr' is not allowed.*did you mean 'torch.nn.Linear'"):
+        resolve("torch.nn.Linearr")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "sgm.core.checkpoint.reading.load_state_dict",  # a reader in an allowed package, with a path parameter
+        "sgm.core.watermark.save_png",  # a writer
+        "sgm.core.config.load_config",
+        "torch.nn.functional.relu",  # a function in an allowed module
+        "torch.nn.modules.module.register_module_forward_hook",
+        "torch.optim.lr_scheduler.LambdaLR",
+        "sgm.core.engine.resolve",  # a name the module merely imports
+    ],
+)
+def test_the_allowlist_is_per_class_not_per_module(target):
+    with pytest.raises(ConfigError, match=r"model\.params\.ckpt_writer\.target: .* is not allowed"):
+        instantiate({"target": target, "params": {"obj": {}, "f": "written.pt"}}, key_path="model.params.ckpt_writer")
+
+
+def test_a_refused_target_is_never_imported(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "antigravity", raising=False)
+    with pytest.raises(ConfigError, match="not allowed"):
+        resolve("antigravity.geohash")
+    assert "antigravity" not in sys.modules
+
+
+def test_every_allowed_name_is_a_class_or_function_that_exists():
+    for target in sorted(CONFIG_TARGETS):
+        assert callable(resolve(target)), target
 
 
 def test_every_alias_points_inside_the_allowlist():
     for reference, ours in REFERENCE_TARGETS.items():
-        assert any(ours.startswith(prefix + ".") for prefix in ALLOWED_MODULE_PREFIXES), reference
+        assert ours in CONFIG_TARGETS, reference

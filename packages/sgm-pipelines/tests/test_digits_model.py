@@ -46,3 +46,25 @@ def test_cfg_samples_are_classified_as_their_digit():
     predicted = torch.from_numpy(classifier.predict(_features(samples).numpy()))
     accuracy = (predicted == labels).float().mean().item()
     assert accuracy >= 0.9, f"only {accuracy:.0%} of samples classified as their conditioned digit"
+
+
+def test_the_digits_are_written_enlarged_with_a_grid(tmp_path, monkeypatch):
+    """16x16 is too small to see: each image is written at 256x256, nearest-neighbour (every pixel a 16x16 block),
+    its native size in the PNG text, and `num` images also as one grid picture."""
+    import numpy as np
+    from PIL import Image
+
+    from sgm.pipelines import Request, run
+
+    paths = run(Request(model="digits", num=3, steps=2, seed=1, output=tmp_path, device="cpu"))
+    grids = [path for path in paths if path.name.startswith("grid-")]
+    singles = [path for path in paths if path not in grids]
+    assert len(singles) == 3 and len(grids) == 1
+    for path in singles:
+        with Image.open(path) as image:
+            assert image.size == (256, 256) and image.text["native_size"] == "16x16"
+            blocks = np.asarray(image).reshape(16, 16, 16, 16).swapaxes(1, 2)
+            assert (blocks == blocks[:, :, :1, :1]).all()  # nearest-neighbour: flat 16x16 blocks
+    with Image.open(grids[0]) as grid, Image.open(singles[2]) as third:
+        assert grid.size == (512, 512) and grid.text["count"] == "3"
+        assert np.array_equal(np.asarray(grid)[256:, :256], np.asarray(third))

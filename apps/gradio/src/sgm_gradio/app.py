@@ -4,11 +4,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import gradio as gr
+from gradio.analytics import analytics_enabled
 
-from sgm_gradio.tab import AppContext, CheckpointStatus, ModelDefaults, Runner, build_tab
+from sgm_gradio.tab import AppContext, CheckpointStatus, ModelDefaults, Runner, build_tab, session_of
 from sgm_gradio.tasks import tab_specs
 
 TITLE = "sgm: Stability AI's generative models"
+# Uploads (and gradio's other temporary files) are deleted this long after they were made, checked as often.
+UPLOAD_LIFETIME_S = 3600
 
 
 def build_app(
@@ -40,7 +43,9 @@ def build_app(
         checkpoint_status = checkpoint_status or package_runners.checkpoint_status
         model_defaults = model_defaults or package_runners.model_defaults
     context = AppContext(checkpoint_status, model_defaults, Path(output_dir).resolve(), concurrency, plan=plan)
-    with gr.Blocks(title=TITLE) as app:
+    # Usage analytics only where the user asked for them (GRADIO_ANALYTICS_ENABLED=True; sgm_gradio defaults it off).
+    lifetime = (UPLOAD_LIFETIME_S, UPLOAD_LIFETIME_S)
+    with gr.Blocks(title=TITLE, analytics_enabled=analytics_enabled(), delete_cache=lifetime) as app:
         gr.Markdown(
             f"# {TITLE}\nPick a task, set the controls, press **Generate**. Results and their settings are "
             f"saved under `{context.output_dir}`." + (f"\n\n{note}" if note else "")
@@ -49,5 +54,11 @@ def build_app(
             statuses = [build_tab(spec, context) for spec in tab_specs(runners)]
         for status in statuses:
             app.load(status.check, status.model, status.outputs, api_name=False, queue=False)
+
+        def stop_closed_session(request: gr.Request):
+            """A closed or reloaded browser tab stops its run at the next step, freeing the GPU for others."""
+            context.stop_flags.stop(session_of(request))
+
+        app.unload(stop_closed_session)
     app.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     return app

@@ -2,6 +2,7 @@
 the user who caused them."""
 
 import logging
+import re
 import threading
 import traceback
 from collections.abc import Callable
@@ -9,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+from sgm.core.errors import SgmError
 
 log = logging.getLogger("sgm_gradio")
+# An absolute path on the server (not the `//` of a URL, not a relative `a/b`): users see only its last name.
+_SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"`()\[\],;:/]+/)*([^\s'\"`()\[\],;:/]+)")
 
 
 class RunStopped(Exception):
@@ -61,12 +65,20 @@ class StopFlags:
 
 
 def user_message(error: BaseException) -> str:
-    """One line for the user; the traceback goes to the server log."""
-    if isinstance(error, (ValueError, FileNotFoundError, RunStopped)) or type(error).__name__ == "SgmError":
-        return str(error)
+    """One line for the user, naming files by their names only (no server paths, no tool's banner on the lines
+    after); the traceback goes to the server log."""
     if type(error).__name__ == "OutOfMemoryError":
         return "Out of GPU memory: lower the size, the number of frames or samples, or the decoding chunk, then retry."
-    return f"The run failed ({type(error).__name__}: {error}). The app is still running; try other settings."
+    if isinstance(error, (ValueError, FileNotFoundError, RunStopped, SgmError)):
+        return public_text(str(error))
+    reason = f"{type(error).__name__}: {public_text(str(error))}"
+    return f"The run failed ({reason}). The app is still running; try other settings."
+
+
+def public_text(text: str) -> str:
+    """`text`'s first line with every absolute server path cut to its last name."""
+    lines = text.strip().splitlines()
+    return _SERVER_PATH.sub(lambda match: match.group(1), lines[0] if lines else "")
 
 
 def run_isolated(job: Callable[[], Any]) -> Any:

@@ -86,11 +86,13 @@ run loaded)."""
 
     def _run(self, tab: str, hooks: RunHooks, *, video: bool = False, **fields: Any) -> RunOutput:
         from sgm.pipelines import Request
+        from sgm.pipelines.outputs import GRID_STEM
 
         request = Request(output=self.output_dir / tab, device=self.runtime.device, dtype=self.runtime.dtype,
                           compile=self.runtime.compile, **fields)  # fmt: skip
         paths = self.queue.run(request, hooks.step)
-        media = [path for path in paths if path.suffix != ".json"]
+        # The gallery lays the images out itself; the grid picture stays in the output folder.
+        media = [path for path in paths if path.suffix != ".json" and not path.name.startswith(GRID_STEM)]
         info = _placement(self.cache.loaded()[0])
         return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)
 

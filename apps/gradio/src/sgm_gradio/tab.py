@@ -104,7 +104,7 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
     def run(request: gr.Request, progress=gr.Progress(track_tqdm=True), *values):  # noqa: B008
         model_name, *control_values, seed_value = values
         settings = {"model": model_name, **dict(zip(names, control_values)), "seed": int(seed_value or 0)}
-        hooks = RunHooks(progress, context.stop_flags.fresh(_session(request)))
+        hooks = RunHooks(progress, context.stop_flags.fresh(session_of(request)))
 
         def job():
             problem = context.checkpoint_status(model_name)
@@ -119,7 +119,7 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
         return (results[0] if spec.video else results), [str(p) for p in saved.files], shown
 
     def request_stop(request: gr.Request):
-        if context.stop_flags.stop(_session(request)):
+        if context.stop_flags.stop(session_of(request)):
             gr.Info("Stopping after the current step.")
 
     def restore(saved: dict | None):
@@ -158,7 +158,7 @@ def build_tab(spec: TabSpec, context: AppContext) -> TabStatus:
     return TabStatus(show_status, model, [status, generate])
 
 
-def _session(request: gr.Request | None) -> str:
+def session_of(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "no-session"
 
 

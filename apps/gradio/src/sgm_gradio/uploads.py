@@ -1,11 +1,10 @@
-"""Checks on what users upload: file type, file size, image size and video frame count, each with one clear line."""
+"""Checks on what users upload: file type, file size, image size and video frame count, each with one clear line.
+Sizes and frame counts are read from the file's header and container before any pixel is decoded."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov")
@@ -39,44 +38,53 @@ def _checked_path(path: str | Path | None, what: str, suffixes: tuple[str, ...],
 
 def load_image(path: str | Path | None, limits: UploadLimits = UploadLimits()) -> Image.Image:
     """The uploaded image as RGB; transparent pixels are composited on white (the object-centric models expect it)."""
+    from sgm.core.errors import SgmError
+    from sgm.core.image_files import image_file_size, read_image_file
+
     path = _checked_path(path, "an image", IMAGE_SUFFIXES, limits)
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = opened
-    except (UnidentifiedImageError, OSError) as error:
-        raise UploadError(f"{path.name} is not a readable image ({error}).") from None
-    if max(image.size) > limits.max_pixels:
-        raise UploadError(f"{path.name} is {image.width}x{image.height}; the largest side may be {limits.max_pixels}.")
-    if image.mode in ("RGBA", "LA", "P"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image).convert("RGB")
-    return image.convert("RGB")
+        _check_side(image_file_size(path), path, limits)
+        return _on_white(read_image_file(path))
+    except SgmError as error:
+        raise _upload_error(error, path) from None
 
 
 def load_video_frames(path: str | Path | None, limits: UploadLimits = UploadLimits()) -> list[Image.Image]:
-    """The uploaded video's frames as RGB images, after checking type, size and frame count."""
+    """The uploaded video's frames as RGB images, after checking type, size and frame count (from the container,
+    before decoding any frame)."""
+    from sgm.core.errors import SgmError
+    from sgm.video.io.reading import load_frames, video_info
+
     path = _checked_path(path, "a video", VIDEO_SUFFIXES, limits)
     try:
-        frames = [np.asarray(frame) for frame in iio.imiter(path)]
-    except Exception as error:  # noqa: BLE001 -- imageio raises many types for unreadable files; all mean the same to a user
-        raise UploadError(f"{path.name} is not a readable video ({type(error).__name__}: {error}).") from None
-    if not limits.min_frames <= len(frames) <= limits.max_frames:
+        count, width, height = video_info(path)
+    except SgmError as error:
+        raise _upload_error(error, path) from None
+    if not limits.min_frames <= count <= limits.max_frames:
         raise UploadError(
-            f"{path.name} has {len(frames)} frames; use a video with {limits.min_frames} to {limits.max_frames} frames."
+            f"{path.name} has {count} frames; use a video with {limits.min_frames} to {limits.max_frames} frames."
         )
-    height, width = frames[0].shape[:2]
-    if max(height, width) > limits.max_pixels:
-        raise UploadError(f"{path.name} is {width}x{height}; the largest side may be {limits.max_pixels}.")
-    return [_as_rgb(frame) for frame in frames]
+    _check_side((width, height), path, limits)
+    try:
+        frames = load_frames(path, max_frames=count)
+    except SgmError as error:
+        raise _upload_error(error, path) from None
+    return [_on_white(frame) for frame in frames]
 
 
-def _as_rgb(frame: np.ndarray) -> Image.Image:
-    if frame.ndim == 2:
-        return Image.fromarray(frame).convert("RGB")
-    if frame.shape[-1] == 4:
-        image = Image.fromarray(frame, "RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image).convert("RGB")
-    return Image.fromarray(frame[..., :3])
+def _upload_error(error: Exception, path: Path) -> UploadError:
+    """The reader's one line, naming the upload by its file name, not by its path on the server."""
+    return UploadError(str(error).replace(str(path), path.name))
+
+
+def _check_side(size: tuple[int, int], path: Path, limits: UploadLimits) -> None:
+    if max(size) > limits.max_pixels:
+        raise UploadError(f"{path.name} is {size[0]}x{size[1]}; the largest side may be {limits.max_pixels}.")
+
+
+def _on_white(frame: Image.Image) -> Image.Image:
+    if frame.mode in ("RGBA", "LA", "P"):
+        frame = frame.convert("RGBA")
+        background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, frame).convert("RGB")
+    return frame.convert("RGB")

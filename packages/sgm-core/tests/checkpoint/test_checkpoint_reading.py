@@ -71,3 +71,28 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"x")
     assert "unknown checkpoint type" in _one_line_error(lambda: load_state_dict(tmp_path / "model.onnx"))
     assert "not a file" in _one_line_error(lambda: read_layout(tmp_path))
+
+
+def _safetensors(path, header: bytes, data: bytes = b"\x00" * 16):
+    path.write_bytes(len(header).to_bytes(8, "little") + header + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": ["0", "8"]}}',  # string offsets
+        b'{"w": {"dtype": "F32", "shape": 2, "data_offsets": [0, 8]}}',  # a shape that is not a list
+        b'{"w": {"dtype": "F32", "shape": "22", "data_offsets": [0, 8]}}',
+        b'{"w": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 8]}}',
+        b'{"w": {"dtype": "F32", "shape": [true], "data_offsets": [0, 4]}}',
+        b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}',
+        b'{"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}',  # 8 bytes cannot hold 3 floats
+        b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "__metadata__": ["not", "a", "map"]}',
+        b'{"w": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nesting deeper than the JSON parser's recursion
+    ],
+)
+def test_malformed_safetensors_headers_are_one_line(tmp_path, header):
+    path = _safetensors(tmp_path / "odd.safetensors", header)
+    for read in (read_layout, load_state_dict):
+        assert str(path) in _one_line_error(lambda: read(path))

@@ -149,4 +149,6 @@ def test_progress_bar_can_be_turned_off(text_pipeline, capsys):
 
 
 def test_discretization_names_are_listed():
-    assert DISCRETIZATIONS == ("LegacyDDPMDiscretization", "EDMDiscretization", "TurboSubstepDiscretization")
+    assert DISCRETIZATIONS == ("LegacyDDPMDiscretization", "EDMDiscretization", "TurboSubstepDiscretization",
+                               "KarrasDiscretization", "ExponentialDiscretization", "SGMUniformDiscretization",
+                               "NormalDiscretization")  # fmt: skip

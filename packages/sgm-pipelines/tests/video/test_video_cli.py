@@ -189,7 +189,7 @@ def test_bad_flags_are_one_line_before_loading(capsys, tiny_catalog, shared_inpu
     [
         ("sv4d2", "test_image.png", "at least 3"),  # one frame, the model samples 3
         ("sv4d2", "broken.mp4", "cannot read"),
-        ("svd", "broken.png", "cannot"),
+        ("svd", "broken.png", "is not a readable image"),
     ],
 )
 def test_bad_input_is_exit_2_and_one_line(capsys, tiny_catalog, shared_input, model, input_name, message):

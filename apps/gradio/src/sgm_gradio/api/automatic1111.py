@@ -108,10 +108,10 @@ def build_request(context: ApiContext, body: GenerationBody, **image: Any) -> Re
         compile=context.runtime.compile, **image,
     )  # fmt: skip
     try:
+        context.limits.check(request, API_NAMES)  # the server's limits, tighter than sgm.pipelines' own, first
         request = check_request(request)
     except SgmError as error:
         raise FieldError(named_field(str(error), request.given(), API_NAMES), str(error)) from None
-    context.limits.check(request, API_NAMES)
     return request
 
 

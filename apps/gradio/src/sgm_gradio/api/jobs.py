@@ -52,10 +52,10 @@ def build_request(context: ApiContext, body: dict[str, Any], folder: Path) -> Re
     request = Request(**fields, output=folder, device=context.runtime.device, dtype=context.runtime.dtype,
                       compile=context.runtime.compile)
     try:
+        context.limits.check(request)  # the server's limits, tighter than sgm.pipelines' own, first
         request = check_request(request)
     except SgmError as error:
         raise FieldError(named_field(str(error), request.given()), str(error)) from None
-    context.limits.check(request)
     return request
 
 

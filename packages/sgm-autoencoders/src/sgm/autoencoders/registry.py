@@ -1,4 +1,4 @@
-"""The reference names of the autoencoders and their losses, and the modules configs may build from (read through the `sgm.config`
+"""The reference names of the autoencoders and their losses, and the classes configs may build (read through the `sgm.config`
 entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
@@ -21,6 +21,18 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.autoencoding.lpips.loss.lpips.LPIPS": "sgm.autoencoders.losses.lpips.LPIPS",
 }
 
-CONFIG_MODULES: tuple[str, ...] = (
-    "sgm.autoencoders",
-)
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {
+    "sgm.autoencoders.engine": (
+        "AutoencodingEngine", "AutoencodingEngineLegacy", "AutoencoderKL", "AutoencoderKLModeOnly",
+        "AutoencoderLegacyVQ", "IdentityFirstStage",
+    ),
+    "sgm.autoencoders.model": ("Encoder", "Decoder"),
+    "sgm.autoencoders.temporal": ("VideoDecoder",),
+    "sgm.autoencoders.regularizers.base": ("IdentityRegularizer",),
+    "sgm.autoencoders.regularizers.gaussian": ("DiagonalGaussianRegularizer",),
+    "sgm.autoencoders.regularizers.quantize": ("VectorQuantizer", "EMAVectorQuantizer", "GumbelQuantizer"),
+    "sgm.autoencoders.losses.discriminator_loss": ("GeneralLPIPSWithDiscriminator",),
+    "sgm.autoencoders.losses.latent_lpips": ("LatentLPIPS",),
+    "sgm.autoencoders.losses.discriminator": ("NLayerDiscriminator",),
+    "sgm.autoencoders.losses.lpips": ("LPIPS",),
+}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The reference names of the conditioner and its embedders, and the modules configs may build from (read through the `sgm.config`
+"""The reference names of the conditioner and its embedders, and the classes configs may build (read through the `sgm.config`
 entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
@@ -16,6 +16,11 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.encoders.modules.SpatialRescaler": "sgm.conditioners.simple.SpatialRescaler",
 }
 
-CONFIG_MODULES: tuple[str, ...] = (
-    "sgm.conditioners",
-)
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {
+    "sgm.conditioners.general": ("GeneralConditioner",),
+    "sgm.conditioners.clip_text": ("FrozenCLIPEmbedder",),
+    "sgm.conditioners.open_clip_text": ("FrozenOpenCLIPEmbedder", "FrozenOpenCLIPEmbedder2"),
+    "sgm.conditioners.open_clip_image": ("FrozenOpenCLIPImageEmbedder", "FrozenOpenCLIPImagePredictionEmbedder"),
+    "sgm.conditioners.video": ("VideoPredictionEmbedderWithEncoder",),
+    "sgm.conditioners.simple": ("ConcatTimestepEmbedderND", "ClassEmbedder", "IdentityEncoder", "SpatialRescaler"),
+}

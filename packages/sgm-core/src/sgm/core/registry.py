@@ -1,4 +1,4 @@
-"""The reference names of the diffusion math, the networks and the engine, and the modules configs may build from (read through the `sgm.config`
+"""The reference names of the diffusion math, the networks and the engine, and the classes configs may build (read through the `sgm.config`
 entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
@@ -43,9 +43,30 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.diffusionmodules.util.AlphaBlender": "sgm.core.nn.alpha_blender.AlphaBlender",
 }
 
-CONFIG_MODULES: tuple[str, ...] = (
-    "sgm.core",
-    "sgm.kernels",
-    "torch.nn",
-    "torch.optim",
-)
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {
+    "sgm.core.engine": ("DiffusionEngine", "OpenAIWrapper", "IdentityWrapper"),
+    "sgm.core.diffusion.denoiser": ("Denoiser", "DiscreteDenoiser"),
+    "sgm.core.diffusion.discretization": (
+        "LegacyDDPMDiscretization", "EDMDiscretization", "KarrasDiscretization", "ExponentialDiscretization",
+        "SGMUniformDiscretization", "NormalDiscretization", "Img2ImgDiscretizationWrapper",
+        "Txt2NoisyDiscretizationWrapper", "DiscardPenultimateSigmaWrapper",
+    ),
+    "sgm.core.diffusion.scaling": ("EDMScaling", "EpsScaling", "VScaling", "VScalingWithEDMcNoise"),
+    "sgm.core.diffusion.weighting": ("UnitWeighting", "EDMWeighting", "VWeighting", "EpsWeighting"),
+    "sgm.core.diffusion.sigma_sampling": ("EDMSampling", "DiscreteSampling", "ZeroSampler"),
+    "sgm.core.diffusion.guiders": (
+        "VanillaCFG", "IdentityGuider", "LinearPredictionGuider", "TrianglePredictionGuider",
+        "TrapezoidPredictionGuider", "SpatiotemporalPredictionGuider",
+    ),
+    "sgm.core.diffusion.samplers": (
+        "EulerEDMSampler", "HeunEDMSampler", "DPM2Sampler", "EulerAncestralSampler", "DPM2AncestralSampler",
+        "DPMPP2SAncestralSampler", "DPMPP2MSampler", "LinearMultistepSampler", "DPMPP2MSDESampler", "DPMPP3MSDESampler",
+    ),
+    "sgm.core.diffusion.loss": ("StandardDiffusionLoss",),
+    "sgm.core.nn.unet": ("UNetModel",),
+    "sgm.core.nn.transformer": ("SpatialTransformer", "BasicTransformerBlock"),
+    "sgm.core.nn.alpha_blender": ("AlphaBlender",),
+    # Building blocks configs use as placeholders or small heads, and the optimizers engines name.
+    "torch.nn": ("Identity", "Linear", "Conv2d", "SiLU", "GELU", "ReLU", "Dropout", "GroupNorm", "LayerNorm"),
+    "torch.optim": ("Adam", "AdamW", "SGD"),
+}  # fmt: skip

@@ -16,6 +16,7 @@ from PIL import Image, PngImagePlugin
 
 from sgm.core.errors import SgmError
 from sgm.core.files import make_public
+from sgm.core.image_files import read_image_file
 
 # The reference's fixed message, chosen at random; its bits in order, most significant first.
 WATERMARK_MESSAGE = 0b101100111110110010010000011110111011000110011110
@@ -100,15 +101,9 @@ def detect_watermark(image) -> Detection:
 
 
 def read_image(path: str | Path) -> Image.Image:
-    """An image file as RGB; an unreadable or missing file is an SgmError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise SgmError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as error:
-        raise SgmError(f"{path} is not a readable image ({error})") from None
+    """An image file as RGB; a missing, unreadable or oversized file (`image_files.MAX_IMAGE_PIXELS`, checked
+    before decoding) is an SgmError naming it."""
+    return read_image_file(path, "image file", mode="RGB")
 
 
 def unique_output_path(directory: str | Path, stem: str = "", suffix: str = ".png") -> Path:

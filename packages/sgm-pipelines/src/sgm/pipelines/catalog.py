@@ -135,11 +135,15 @@ CATALOG: dict[str, ModelEntry] = dict(
 
 
 def get_entry(name: str) -> ModelEntry:
-    """The catalog entry for a model name; an unknown name is an SgmError suggesting the nearest known ones."""
+    """The catalog entry for a model name, spelt in any case and punctuation (`SDXL-Base`, `svd_xt`, `svdxt`); an
+    unknown name is an SgmError suggesting the nearest known ones."""
     if name in CATALOG:
         return CATALOG[name]
-    from sgm.pipelines.names import closest
+    from sgm.pipelines.names import closest, normalized
 
+    same = [entry for known, entry in CATALOG.items() if normalized(known) == normalized(str(name))]
+    if len(same) == 1:
+        return same[0]
     raise SgmError(f"unknown model {name!r}{closest(name, CATALOG)}; `sgm models` lists them all")
 
 

@@ -9,13 +9,14 @@ from typing import Any
 
 from sgm.core.checkpoint import parse_dtype
 from sgm.core.errors import SgmError
+from sgm.core.image_files import image_file_size
 from sgm.core.watermark import read_image
 from sgm.pipelines import catalog
 from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.inpainting import check_mask_shape, load_mask
 from sgm.pipelines.loading import check_device
 from sgm.pipelines.offloading import OFFLOAD_MODES
-from sgm.pipelines.request import Request, unused_fields
+from sgm.pipelines.request import TASK_FIELDS, Request, unused_fields
 from sgm.pipelines.sampler_settings import SamplerSettings
 from sgm.pipelines.seeds import check_seed
 from sgm.video import camera
@@ -26,6 +27,12 @@ from sgm.video.schedules import autoregressive_plan, sv4d_plan
 _POSITIVE_INTS = ("steps", "num", "num_frames", "fps", "encoding_t", "decoding_t", "img_size", "width", "height")
 _NON_NEGATIVE = ("cfg", "min_cfg", "cond_aug")
 _FRACTIONS = ("strength", "refiner_strength", "image_frame_ratio")  # in (0, 1]
+# Upper bounds far above any real use, so a mistyped number (`--steps 1000000000000`, `--num 100000000`) is one line
+# instead of an allocation that takes the machine down. Sizes and frame counts are bounded by the model's own.
+MAX_STEPS = 1000  # the DDPM models' own number of timesteps
+MAX_NUM = 100
+MAX_SCALE = 4  # sides, pixels and frames up to 4x the model's defaults (SDXL: 4096 a side, 2048x2048 pixels)
+MIN_BOUND_SIDE, MIN_BOUND_FRAMES = 1024, 64  # but never below these (small and test models)
 
 
 def check_request(request: Request) -> Request:
@@ -37,11 +44,13 @@ def check_request(request: Request) -> Request:
         _check_video(entry, request)
     else:
         _check_image(entry, request)
+    _check_limits(entry, request)
     ckpt = catalog.find_checkpoint(entry.name, request.ckpt)
-    refiner_ckpt = catalog.find_checkpoint(request.refiner, request.refiner_ckpt) if request.refiner else None
+    refiner = catalog.get_entry(request.refiner).name if request.refiner else None
+    refiner_ckpt = catalog.find_checkpoint(refiner, request.refiner_ckpt) if refiner else None
     output = Path(request.output) if request.output is not None else Path("outputs") / entry.name
     check_output_folder(output)
-    return request.replace(output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt)
+    return request.replace(model=entry.name, refiner=refiner, output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt)
 
 
 def check_shape_options(request: Request) -> Request:
@@ -91,6 +100,36 @@ def _check_numbers(request: Request) -> None:
         raise SgmError(f"motion_bucket_id must be in [0, 1023], got {request.motion_bucket_id}")
     if request.format is not None and request.format not in FORMATS:
         raise SgmError(f"format must be one of {', '.join(FORMATS)}, got {request.format!r}")
+
+
+def _check_limits(entry: catalog.ModelEntry, request: Request) -> None:
+    """Steps, number of images, sizes and frames within `MAX_*` (after the other checks, so the init image is known
+    to be readable; its size is read from its header)."""
+    defaults = entry.defaults
+    bounds = {"steps": MAX_STEPS, "num": MAX_NUM}
+    if defaults.get("num_frames"):
+        bounds["num_frames"] = max(MAX_SCALE * int(defaults["num_frames"]), MIN_BOUND_FRAMES)
+    if defaults.get("img_size"):  # square: 4x the pixels is 2x the side
+        bounds["img_size"] = max(MAX_SCALE // 2 * int(defaults["img_size"]), MIN_BOUND_SIDE)
+    for key, most in bounds.items():
+        value = getattr(request, key)
+        if value is not None and value > most:
+            raise SgmError(f"{key} {value} is more than {entry.name} can take: at most {most}")
+    if not (defaults.get("width") and defaults.get("height")) or "width" not in TASK_FIELDS[entry.task]:
+        return
+    width, height = request.width, request.height
+    source = "--width/--height"
+    if request.init_image is not None and width is None and height is None:
+        width, height = image_file_size(request.init_image, "init image")
+        source = f"the init image {request.init_image}"
+    width, height = width or int(defaults["width"]), height or int(defaults["height"])
+    most_side = max(MAX_SCALE * max(int(defaults["width"]), int(defaults["height"])), MIN_BOUND_SIDE)
+    most_pixels = max(MAX_SCALE * int(defaults["width"]) * int(defaults["height"]), MIN_BOUND_SIDE**2)
+    if max(width, height) > most_side or width * height > most_pixels:
+        raise SgmError(
+            f"{width}x{height} (from {source}) is more than {entry.name} can sample: at most {most_side} a side and "
+            f"{most_pixels / 1e6:.1f} MP; give a smaller --width and --height"
+        )
 
 
 def _check_image(entry: catalog.ModelEntry, request: Request) -> None:

@@ -5,9 +5,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from sgm.core.errors import SgmError
+from sgm.core.image_files import read_image_file
 
 ImageSource = str | Path | Image.Image | np.ndarray
 
@@ -23,15 +24,7 @@ def load_image(source: ImageSource) -> Image.Image:
                 f"init image array must be uint8 [H, W], [H, W, 3] or [H, W, 4], got {source.dtype} {source.shape}"
             )
         return Image.fromarray(source)
-    path = Path(source)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
-        raise SgmError(f"init image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise SgmError(f"cannot read init image {path} ({error}); give a PNG, JPEG or WebP file") from None
+    return read_image_file(source, "init image")  # its declared size checked before decoding
 
 
 def check_size(width: Any, height: Any, multiple: int) -> tuple[int, int]:

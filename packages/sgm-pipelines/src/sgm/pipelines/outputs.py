@@ -3,6 +3,7 @@ user turned it off), and are written as PNGs (parameters as PNG text) or videos 
 in a JSON file beside them) under names that never overwrite anything."""
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,57 @@ def finished_images(samples: torch.Tensor, *, watermark: bool = True) -> list[Im
     return [to_pil(array) for array in to_uint8(samples)]
 
 
-def save_images(images: Sequence[Image.Image], folder: str | Path, parameters: Mapping[str, Any]) -> list[Path]:
-    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text."""
-    paths = []
-    for index, image in enumerate(images):
-        path = unique_output_path(folder)  # reserved as an empty file, replaced whole by save_png
-        try:
-            paths.append(save_png(image, path, {**parameters, "index": index}))
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+GRID_STEM = "grid-"  # `folder/grid-NNNNNN.png`: all images of a run in one picture
+
+
+def save_images(
+    images: Sequence[Image.Image],
+    folder: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    output_size: int | None = None,
+    grid: bool = False,
+) -> list[Path]:
+    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text.
+
+    output_size: a model whose images are too small to look at (the 16 x 16 digits) has them written enlarged by a
+    whole factor to about this many pixels a side, nearest-neighbour so each pixel stays a crisp square; the PNG
+    text records the native size. grid: with more than one image, also `folder/grid-NNNNNN.png` holding them all."""
+    if output_size and images:
+        native = images[0].size
+        images = [enlarged(image, output_size) for image in images]
+        parameters = {**parameters, "native_size": f"{native[0]}x{native[1]}"}
+    paths = [_save_new_png(image, folder, "", {**parameters, "index": index}) for index, image in enumerate(images)]
+    if grid and len(images) > 1:
+        paths.append(_save_new_png(image_grid(images), folder, GRID_STEM, {**parameters, "count": len(images)}))
     return paths
+
+
+def _save_new_png(image: Image.Image, folder: str | Path, stem: str, metadata: Mapping[str, Any]) -> Path:
+    path = unique_output_path(folder, stem)  # reserved as an empty file, replaced whole by save_png
+    try:
+        return save_png(image, path, metadata)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def enlarged(image: Image.Image, size: int) -> Image.Image:
+    """`image` scaled by the whole factor that brings its longer side nearest `size` (never below 1), each pixel a
+    square block."""
+    factor = max(1, round(size / max(image.size)))
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
+def image_grid(images: Sequence[Image.Image]) -> Image.Image:
+    """Same-sized images in rows of `ceil(sqrt(n))`, left to right, top to bottom."""
+    columns = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    width, height = images[0].size
+    grid = Image.new(images[0].mode, (columns * width, rows * height))
+    for index, image in enumerate(images):
+        grid.paste(image, ((index % columns) * width, (index // columns) * height))
+    return grid
 
 
 def save_videos(

@@ -4,7 +4,7 @@ Read by the catalog through the `sgm.models` entry points, like every package's;
 `sampling:` block."""
 
 REFERENCE_TARGETS: dict[str, str] = {}
-CONFIG_MODULES: tuple[str, ...] = ()  # its configs name only the classes of the packages below
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {}  # its configs name only the classes of the packages below
 
 _HF = "https://huggingface.co/stabilityai/"
 MODELS: tuple[dict, ...] = (

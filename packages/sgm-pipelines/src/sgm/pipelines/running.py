@@ -104,7 +104,9 @@ def _run_image(pipelines: list, request: Request, callback: ProgressCallback | N
         for pipeline in pipelines:
             tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
         samples = sample_images(pipelines, request, callback)
-    return save_images(samples, request.output, samples.parameters)
+    defaults = pipelines[0].defaults
+    return save_images(samples, request.output, samples.parameters, output_size=defaults.get("output_size"),
+                       grid=bool(defaults.get("grid")))  # fmt: skip
 
 
 def sample_images(pipelines: list, request: Request, callback: ProgressCallback | None = None) -> Samples:

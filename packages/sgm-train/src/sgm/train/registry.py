@@ -1,4 +1,4 @@
-"""The reference names of the LR schedules, data modules and callbacks, and Lightning's classes under their old names, and the modules configs may build from (read through the `sgm.config`
+"""The reference names of the LR schedules, data modules and callbacks, and Lightning's classes under their old names, and the classes configs may build (read through the `sgm.config`
 entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
@@ -20,10 +20,19 @@ REFERENCE_TARGETS: dict[str, str] = {
     "pytorch_lightning.loggers.WandbLogger": "lightning.pytorch.loggers.WandbLogger",
 }
 
-CONFIG_MODULES: tuple[str, ...] = (
-    "sgm.train",
-    "torchvision.transforms",
-    "lightning.pytorch.strategies",
-    "lightning.pytorch.callbacks",
-    "lightning.pytorch.loggers",
-)
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {
+    "sgm.train.lr_schedulers": ("LambdaLinearScheduler", "LambdaWarmUpCosineScheduler", "LambdaWarmUpCosineScheduler2"),
+    "sgm.train.data.webdataset": ("StableDataModuleFromConfig",),
+    "sgm.train.data.toy": ("DigitsLoader", "MNISTLoader", "CIFAR10Loader"),
+    "sgm.train.data.folder": ("ImageFolderLoader",),
+    "sgm.train.data.mappers": ("AddOriginalImageSizeAsTupleAndCropToSquare", "Rescaler", "TorchVisionImageTransforms"),
+    "sgm.train.callbacks": ("ImageLogger",),
+    "torchvision.transforms": (
+        "Resize", "ToTensor", "CenterCrop", "RandomCrop", "RandomResizedCrop", "RandomHorizontalFlip", "Normalize",
+    ),
+    "lightning.pytorch.strategies": ("DDPStrategy", "FSDPStrategy", "SingleDeviceStrategy"),
+    "lightning.pytorch.callbacks": (
+        "ModelCheckpoint", "LearningRateMonitor", "TQDMProgressBar", "RichProgressBar", "EarlyStopping",
+    ),
+    "lightning.pytorch.loggers": ("CSVLogger", "TensorBoardLogger", "WandbLogger"),
+}  # fmt: skip

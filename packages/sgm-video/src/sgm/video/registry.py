@@ -1,4 +1,4 @@
-"""The reference names of the video networks, and the modules configs may build from (read through the `sgm.config`
+"""The reference names of the video networks, and the classes configs may build (read through the `sgm.config`
 entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
@@ -6,9 +6,10 @@ REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.diffusionmodules.video_model.SpatialUNetModelWithTime": "sgm.video.sv4d_unet.SpatialUNetModelWithTime",
 }
 
-CONFIG_MODULES: tuple[str, ...] = (
-    "sgm.video",
-)
+CONFIG_TARGETS: dict[str, tuple[str, ...]] = {
+    "sgm.video.unet": ("VideoUNet",),
+    "sgm.video.sv4d_unet": ("SpatialUNetModelWithTime",),
+}
 
 # The models whose configs and layouts this package ships (`configs/models/`, `configs/layouts/<layout>.json.gz`),
 # read by the catalog through the `sgm.models` entry points; their defaults are each config's `sampling:` block.

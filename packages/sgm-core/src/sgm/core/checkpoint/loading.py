@@ -12,6 +12,8 @@ from sgm.core.checkpoint.reading import iter_tensors, read_layout
 from sgm.core.errors import SgmError
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
+# Layout dtype names a floating-point tensor of the model may be read from (fp8 files are upcast on load).
+FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -58,6 +60,12 @@ def _materialize_optional(model: nn.Module, keys: list[str], device: str, dtype:
         model.load_state_dict(fill, strict=False, assign=True)
 
 
+def _named(keys: list[str], shown: int = 3) -> str:
+    """`a, b, c and 12 more` keys: enough to find them in the file."""
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
 def _meta_tensors(model: nn.Module) -> list[str]:
     named = list(model.named_parameters()) + list(model.named_buffers())
     return [name for name, tensor in named if tensor.device.type == "meta"]
@@ -78,6 +86,9 @@ def load_checkpoint_into(
     SgmError listing them by prefix; known-benign differences (ldm names, schedule buffers, recomputable buffers,
     unused conditioning-VAE decoders) are tolerated. `dtype` ("fp16", "bf16", "fp32") applies to floating-point
     parameters; buffers keep the model's dtype. Tensors are assigned (`assign=True`), not copied into place.
+    Weights that cannot be right are refused with their keys named, before the model is touched: integer or boolean
+    values where the model has floats (from the header, before any data is read), and NaN or infinite values
+    (a scan of each tensor as it is read), which would otherwise give black or noise images with exit status 0.
     """
     dtype = parse_dtype(dtype)
     is_path = isinstance(path_or_state_dict, (str, Path))
@@ -90,17 +101,30 @@ def load_checkpoint_into(
     if diff.mismatched or (strict and not diff.fits):
         details = "; ".join(diff.summary())
         raise SgmError(f"{source} does not fit this model: {details}")
+    not_float = [
+        key
+        for file_key, key in diff.renames.items()
+        if model_tensors[key].is_floating_point() and file_layout[file_key][1] not in FLOAT_DTYPES
+    ]
+    if not_float:
+        raise SgmError(f"{source} holds integer or boolean values where the model has weights ({_named(not_float)}): "
+                       "the file is not a checkpoint of this model")  # fmt: skip
 
     tensors = (
         iter_tensors(path_or_state_dict, list(diff.renames), allow_pickle=allow_pickle, device=device)
         if is_path
         else ((key, path_or_state_dict[key]) for key in diff.renames)
     )
-    state = {}
+    state, not_finite = {}, []
     for file_key, tensor in tensors:
         key = diff.renames[file_key]
         target = model_tensors[key]
         state[key] = tensor.to(device=device, dtype=_target_dtype(target, isinstance(target, nn.Parameter), dtype))
+        if state[key].is_floating_point() and not bool(torch.isfinite(state[key]).all()):
+            not_finite.append(key)
+    if not_finite:
+        raise SgmError(f"{source} holds NaN or infinite values ({_named(not_finite)}): the file is damaged; "
+                       "download or export it again")  # fmt: skip
     model.load_state_dict(state, strict=False, assign=True)
     _materialize_optional(model, diff.absent_optional, device, dtype)
 

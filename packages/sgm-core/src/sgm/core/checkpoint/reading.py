@@ -4,6 +4,7 @@ A layout is `{key: [shape, dtype]}` with dtype names as torch spells them withou
 """
 
 import json
+import math
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,19 +79,35 @@ def read_safetensors_header(path: str | Path) -> dict:
         raw = file.read(header_length)
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise SgmError(f"{path} is not a safetensors checkpoint (its header is not JSON)") from None
     if not isinstance(header, dict):
         raise SgmError(f"{path} is not a safetensors checkpoint (its header is not a JSON object)")
     data_bytes = size - 8 - header_length
     for key, entry in header.items():
-        if key == "__metadata__":
+        if key == "__metadata__" and isinstance(entry, dict):
             continue
-        valid = isinstance(entry, dict) and entry.get("dtype") in SAFETENSORS_DTYPES and "shape" in entry
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not valid or not isinstance(offsets, list) or len(offsets) != 2 or offsets[1] > data_bytes:
+        if not _valid_entry(entry, data_bytes):
             raise SgmError(f"{path} is a damaged safetensors checkpoint (entry {key!r} is invalid or truncated)")
     return header
+
+
+def _counts(value: object, length: int | None = None) -> bool:
+    """A JSON list of non-negative integers (of `length` items when given); bools are not counts."""
+    return (isinstance(value, list) and (length is None or len(value) == length)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value))  # fmt: skip
+
+
+def _valid_entry(entry: object, data_bytes: int) -> bool:
+    """A tensor entry as the format defines it: a known dtype, a shape of counts, and `[begin, end]` offsets inside
+    the data whose span holds exactly the shape's elements."""
+    if not isinstance(entry, dict) or entry.get("dtype") not in SAFETENSORS_DTYPES:
+        return False
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not _counts(shape) or not _counts(offsets, 2) or not offsets[0] <= offsets[1] <= data_bytes:
+        return False
+    itemsize = torch.empty(0, dtype=getattr(torch, SAFETENSORS_DTYPES[entry["dtype"]])).element_size()
+    return offsets[1] - offsets[0] == math.prod(shape) * itemsize
 
 
 def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:

@@ -1,10 +1,12 @@
 """Building objects from `{target, params}` blocks, as the reference's `instantiate_from_config` does.
 
-`params` are passed as they are; a class that takes `*_config` parameters builds those blocks itself. Only
-modules that an installed package registers (`sgm.core.config.registry`, after mapping the reference's names) can
-be imported, so a config can never name `os.system` or any other code outside the project.
+`params` are passed as they are; a class that takes `*_config` parameters builds those blocks itself. Only the
+classes and functions that an installed package registers (`sgm.core.config.registry`, after mapping the reference's
+names) can be built, and nothing is imported before the name is found there, so a config can never name `os.system`,
+a checkpoint writer or any other code that is not meant to be built from a config.
 """
 
+import difflib
 import importlib
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +31,9 @@ def resolve(target: str, *, key_path: str = "target") -> Any:
     registry = config_registry()
     path = registry.reference_targets.get(target, target)
     if not registry.allows(path):
-        allowed = ", ".join(registry.config_modules)
-        raise ConfigError(f"{key_path}: {target!r} is not allowed in a config (configs may only name {allowed})")
+        nearest = difflib.get_close_matches(path, sorted(registry.config_targets), n=1)
+        hint = f"did you mean {nearest[0]!r}?" if nearest else "configs may only name the classes packages register"
+        raise ConfigError(f"{key_path}: {target!r} is not allowed in a config ({hint})")
     module_name, _, attribute = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sgm.core.errors import SgmError
+from sgm.pipelines.hf_cache import cached_file, describe_cache
 
 CHECKPOINT_DIR_ENV = "SGM_CHECKPOINT_DIR"
 DEFAULT_CHECKPOINT_DIR = "checkpoints"
@@ -149,12 +150,14 @@ def checkpoint_dir() -> Path:
 
 
 def local_checkpoint(name: str) -> Path | None:
-    """The model's checkpoint on this machine (bundled, or under an official name in `checkpoint_dir()`), or None."""
+    """The model's checkpoint on this machine, or None: bundled, or under an official name in `checkpoint_dir()`,
+    else in the Hugging Face cache (its official repo's file, looked up offline)."""
     entry = get_entry(name)
     if entry.bundled_weights is not None:
         return entry.bundled_weights.local_path()
     folder = checkpoint_dir()
-    return next((folder / file for file in entry.files if (folder / file).is_file()), None)
+    found = next((folder / file for file in entry.files if (folder / file).is_file()), None)
+    return found if found is not None else cached_file(entry.source, entry.files)
 
 
 def find_checkpoint(name: str, path: str | Path | None = None) -> Path:
@@ -176,7 +179,8 @@ def find_checkpoint(name: str, path: str | Path | None = None) -> Path:
         )
     raise SgmError(
         f"{name}: checkpoint {entry.file} not found in {checkpoint_dir().resolve()} "
-        f"(put it there, or set {CHECKPOINT_DIR_ENV}); download it from {entry.source}"
+        f"(put it there, or set {CHECKPOINT_DIR_ENV}) nor in the Hugging Face cache {describe_cache()}; "
+        f"download it from {entry.source}"
     )
 
 

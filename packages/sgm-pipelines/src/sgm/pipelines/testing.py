@@ -129,3 +129,21 @@ def install_tiny_model(
     state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
     save_file(state, Path(checkpoints) / entry.file)
     return dataclasses.replace(entry, config=FileResource(str(config_path)), overrides=dict(defaults or {}))
+
+
+def put_in_hf_cache(cache: Path, repo: str, file: str, content: bytes | Path, commit: str = "0" * 40) -> Path:
+    """`file` of model repo `repo` placed in a Hugging Face cache folder as `huggingface_hub` lays it out
+    (`models--owner--name/blobs/<hash>`, `snapshots/<commit>/<file>` linking to the blob, `refs/main` naming the
+    commit); `content` is the bytes or a file to copy. Returns the snapshot path."""
+    import hashlib
+
+    data = content.read_bytes() if isinstance(content, Path) else content
+    repo_folder = Path(cache) / f"models--{repo.replace('/', '--')}"
+    blob = repo_folder / "blobs" / hashlib.sha256(data).hexdigest()
+    snapshot = repo_folder / "snapshots" / commit / file
+    for folder in (blob.parent, snapshot.parent, repo_folder / "refs"):
+        folder.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(data)
+    snapshot.symlink_to(Path("../..") / "blobs" / blob.name)  # relative, as huggingface_hub links them
+    (repo_folder / "refs" / "main").write_text(commit)
+    return snapshot

@@ -1,6 +1,7 @@
 """Every result leaves through here: samples in [0, 1] become 8-bit pictures with the invisible watermark (unless the
-user turned it off), and are written as PNGs (parameters as PNG text) or videos (mp4, gif, frame folders; parameters
-in a JSON file beside them) under names that never overwrite anything."""
+user turned it off), and are written as PNGs (parameters as PNG text, AUTOMATIC1111's `parameters` text beside them)
+or videos (mp4, gif, frame folders; parameters in a JSON file beside them) under names that never overwrite
+anything."""
 
 import json
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 from sgm.core.watermark import MIN_PIXELS, embed_watermark, save_png, unique_output_path
+from sgm.pipelines import infotext
 from sgm.pipelines.images import to_pil, to_uint8
 
 
@@ -31,13 +33,21 @@ def finished_images(samples: torch.Tensor, *, watermark: bool = True) -> list[Im
     return [to_pil(array) for array in to_uint8(samples)]
 
 
+def png_text(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """An image's PNG text chunks: each parameter as text (lists as JSON), and AUTOMATIC1111's `parameters` text,
+    which other tools read."""
+    text = {str(key): json.dumps(value) if isinstance(value, list | tuple) else str(value)
+            for key, value in parameters.items()}  # fmt: skip
+    return {**text, infotext.KEY: infotext.infotext(parameters)}
+
+
 def save_images(images: Sequence[Image.Image], folder: str | Path, parameters: Mapping[str, Any]) -> list[Path]:
-    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text."""
+    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text (`png_text`)."""
     paths = []
     for index, image in enumerate(images):
         path = unique_output_path(folder)  # reserved as an empty file, replaced whole by save_png
         try:
-            paths.append(save_png(image, path, {**parameters, "index": index}))
+            paths.append(save_png(image, path, png_text({**parameters, "index": index})))
         except BaseException:
             path.unlink(missing_ok=True)
             raise

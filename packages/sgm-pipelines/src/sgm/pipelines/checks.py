@@ -11,6 +11,7 @@ from sgm.core.checkpoint import parse_dtype
 from sgm.core.errors import SgmError
 from sgm.core.watermark import read_image
 from sgm.pipelines import catalog
+from sgm.pipelines.loras import check_loras
 from sgm.pipelines.request import Request, unused_fields
 from sgm.pipelines.sampler_settings import SamplerSettings
 from sgm.pipelines.seeds import check_seed
@@ -44,9 +45,10 @@ def check_request(request: Request) -> Request:
         _check_image(entry, request)
     ckpt = catalog.find_checkpoint(entry.name, request.ckpt)
     refiner_ckpt = catalog.find_checkpoint(request.refiner, request.refiner_ckpt) if request.refiner else None
+    loras = check_loras(entry.name, ckpt, request.loras, allow_pickle=request.allow_pickle)
     output = Path(request.output) if request.output is not None else Path("outputs") / entry.name
     check_output_folder(output)
-    return request.replace(output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt)
+    return request.replace(output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt, loras=loras)
 
 
 def check_output_folder(folder: Path) -> None:

@@ -1,7 +1,9 @@
 """`run(request)`: one generation for any catalog model, start to end, the same for the CLI, the web app and the
 HTTP API: check everything, load (or reuse) the pipelines, sample, write the outputs, return their paths."""
 
+import contextlib
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from sgm.pipelines.checks import check_request
 from sgm.pipelines.conditioning import embedder_keys
 from sgm.pipelines.image import Samples
 from sgm.pipelines.loading import Pipeline, load_pipeline
+from sgm.pipelines.loras import PipelineLoras, file_identity, merge_loras, recorded_loras
 from sgm.pipelines.outputs import save_images, save_videos
 from sgm.pipelines.progress import ProgressCallback
 from sgm.pipelines.refiner import txt2img_with_refiner
@@ -25,24 +28,58 @@ from sgm.video.io import load_frames
 class PipelineCache:
     """The pipelines of the latest run, kept for the next one; models the next run does not use are dropped first
     (a GPU rarely fits two of these models besides the ones a run needs). A pipeline is known by its model,
-    checkpoint file, device, dtype and pickle permission, so a replaced file is loaded anew."""
+    checkpoint file, device, dtype, pickle permission and merged LoRAs, so a replaced file is loaded anew. Side
+    LoRAs are set on a kept pipeline per run, and only while no other run samples with it (their weights must not
+    change inside a sampling run)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._loaded: dict[tuple, Pipeline] = {}
+        self._loras: dict[tuple, PipelineLoras] = {}
+        self._users: Counter[tuple] = Counter()
 
-    def get(self, request: Request, models: list[tuple[str, Path]], on_load: Callable[[str], None] | None = None):
-        keys = [(model, path, request.device, request.dtype, request.allow_pickle) for model, path in models]
+    @contextlib.contextmanager
+    def use(self, request: Request, models: list[tuple[str, Path]], on_load: Callable[[str], None] | None = None):
+        """The pipelines of `models` (the request's model first), loaded or kept, for the block: the first with the
+        request's LoRAs (merged at load with `lora_merge`, else as side layers), the others with none."""
+        merged = file_identity(request.loras, with_weights=True) if request.lora_merge else ()
+        keys = [(model, path, request.device, request.dtype, request.allow_pickle, merged if index == 0 else ())
+                for index, (model, path) in enumerate(models)]  # fmt: skip
+        side = [request.loras if index == 0 and not request.lora_merge else () for index in range(len(keys))]
         with self._lock:
+            self._lock.wait_for(lambda: self._settable(keys, side))
             self._loaded = {key: pipeline for key, pipeline in self._loaded.items() if key in keys}
+            self._loras = {key: loras for key, loras in self._loras.items() if key in keys}
             for key in keys:
                 if key not in self._loaded:
-                    if on_load is not None:
-                        on_load(key[0])
-                    self._loaded[key] = load_pipeline(
-                        key[0], ckpt=key[1], device=request.device, dtype=request.dtype, allow_pickle=request.allow_pickle
-                    )
-            return [self._loaded[key] for key in keys]
+                    self._loaded[key] = self._load(request, key, on_load)
+                    self._loras[key] = PipelineLoras(self._loaded[key].engine)
+            for key, loras in zip(keys, side):
+                self._loras[key].use(loras)
+                self._users[key] += 1
+            pipelines = [self._loaded[key] for key in keys]
+        try:
+            yield pipelines
+        finally:
+            with self._lock:
+                self._users.subtract(keys)
+                self._lock.notify_all()
+
+    def _settable(self, keys: list[tuple], side: list[tuple]) -> bool:
+        """Whether each pipeline is new, used by no other run, or carries the side LoRAs asked for already."""
+        return all(key not in self._loras or not self._users[key] or self._loras[key].serves(loras)
+                   for key, loras in zip(keys, side))  # fmt: skip
+
+    @staticmethod
+    def _load(request: Request, key: tuple, on_load: Callable[[str], None] | None) -> Pipeline:
+        model, path, *_, merged = key
+        if on_load is not None:
+            on_load(model)
+        pipeline = load_pipeline(model, ckpt=path, device=request.device, dtype=request.dtype,
+                                 allow_pickle=request.allow_pickle)  # fmt: skip
+        if merged:
+            merge_loras(pipeline.engine, request.loras)
+        return pipeline
 
     def loaded(self) -> list[Pipeline]:
         """The pipelines loaded now (those of the latest run)."""
@@ -64,12 +101,12 @@ def run(
     models = [(request.model, request.ckpt)] + ([(request.refiner, request.refiner_ckpt)] if request.refiner else [])
     with use_backend(request.attention or default_backend()):  # one switch for every attention and norm call
         on_load = None if callback is None else (lambda model: callback(f"loading {model}", 0, 1))
-        pipelines = (cache or PipelineCache()).get(request, models, on_load)
-        for pipeline in pipelines:
-            pipeline.watermark = request.watermark
-        if entry.is_video:
-            return _run_video(pipelines[0], request, callback)
-        return _run_image(pipelines, request, callback)
+        with (cache or PipelineCache()).use(request, models, on_load) as pipelines:
+            for pipeline in pipelines:
+                pipeline.watermark = request.watermark
+            if entry.is_video:
+                return _run_video(pipelines[0], request, callback)
+            return _run_image(pipelines, request, callback)
 
 
 def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, Any]:
@@ -80,7 +117,8 @@ def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, 
 
 def _run_image(pipelines: list, request: Request, callback: ProgressCallback | None) -> list[Path]:
     samples = sample_images(pipelines, request, callback)
-    return save_images(samples, request.output, samples.parameters)
+    loras = {"loras": recorded_loras(request.loras)} if request.loras else {}
+    return save_images(samples, request.output, {**samples.parameters, **loras})
 
 
 def sample_images(pipelines: list, request: Request, callback: ProgressCallback | None = None) -> Samples:
@@ -146,4 +184,6 @@ def _recorded(request: Request) -> dict[str, Any]:
     given = request.given()
     for key in ("output", "ckpt", "refiner_ckpt", "device"):
         given.pop(key, None)
+    if request.loras:
+        given["loras"] = recorded_loras(request.loras)
     return {key: (Path(value).name if isinstance(value, Path) else value) for key, value in given.items()}

@@ -147,3 +147,25 @@ def put_in_hf_cache(cache: Path, repo: str, file: str, content: bytes | Path, co
     snapshot.symlink_to(Path("../..") / "blobs" / blob.name)  # relative, as huggingface_hub links them
     (repo_folder / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def random_lora(shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2, scale: float = 0.3) -> dict:
+    """A kohya-format LoRA (`lora_unet_*`, `lora_te*_*` with `lora_down`, `lora_up`, `alpha`) with a random layer
+    for every matrix and kernel of the model of `shapes` (`{key: shape}`, official layout), as tensors to save."""
+    import torch
+
+    from sgm.core.lora import lora_slots
+
+    generator = torch.Generator().manual_seed(seed)
+    layers = {}
+    for name, slot in lora_slots(shapes).items():
+        if name.startswith("lora_"):  # kohya's names; the first for each weight (and each q/k/v row block)
+            layers.setdefault((slot.key, None if slot.rows is None else slot.rows.start), (name, slot))
+    tensors = {}
+    for name, slot in layers.values():
+        out, *rest = shapes[slot.key]
+        rows = out if slot.rows is None else slot.rows.stop - slot.rows.start
+        tensors[f"{name}.lora_down.weight"] = torch.randn((rank, *rest), generator=generator) * scale
+        tensors[f"{name}.lora_up.weight"] = torch.randn((rows, rank, *[1] * len(rest[1:])), generator=generator) * scale
+        tensors[f"{name}.alpha"] = torch.tensor(float(rank))
+    return tensors

@@ -229,11 +229,13 @@ def shipped_layout(name: str) -> dict | None:
 
 def expected_layout(name: str) -> dict:
     """`{key: [shape, dtype]}` of the model's checkpoint: the shipped layout, else computed on the meta device."""
-    return _layout_cached(get_entry(name).layout, name)
+    entry = get_entry(name)
+    return _layout_cached(entry.layout, name, entry.config)
 
 
 @functools.cache
-def _layout_cached(layout: str, name: str) -> dict:
+def _layout_cached(layout: str, name: str, config: Resource) -> dict:
+    """Cached by config too: a test's tiny entry under a catalog name has a layout of its own."""
     from sgm.core.checkpoint.layouts import layout_of
 
     shipped = shipped_layout(name)

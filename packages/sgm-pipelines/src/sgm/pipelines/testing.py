@@ -149,9 +149,12 @@ def put_in_hf_cache(cache: Path, repo: str, file: str, content: bytes | Path, co
     return snapshot
 
 
-def random_lora(shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2, scale: float = 0.3) -> dict:
+def random_lora(
+    shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2, scale: float = 0.3, only: str = ""
+) -> dict:
     """A kohya-format LoRA (`lora_unet_*`, `lora_te*_*` with `lora_down`, `lora_up`, `alpha`) with a random layer
-    for every matrix and kernel of the model of `shapes` (`{key: shape}`, official layout), as tensors to save."""
+    for every matrix and kernel of the model of `shapes` (`{key: shape}`, official layout) whose key contains
+    `only`, as tensors to save."""
     import torch
 
     from sgm.core.lora import lora_slots
@@ -159,7 +162,7 @@ def random_lora(shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2
     generator = torch.Generator().manual_seed(seed)
     layers = {}
     for name, slot in lora_slots(shapes).items():
-        if name.startswith("lora_"):  # kohya's names; the first for each weight (and each q/k/v row block)
+        if name.startswith("lora_") and only in slot.key:  # kohya's names; the first for each weight (and row block)
             layers.setdefault((slot.key, None if slot.rows is None else slot.rows.start), (name, slot))
     tensors = {}
     for name, slot in layers.values():

@@ -10,7 +10,8 @@ def add_parser(subparsers) -> None:
         help="list the models, their official checkpoint files and where to get them; or one model's details",
         description="List every model sgm knows: name, task, official checkpoint file, where to download it, and "
         "whether the file is present locally (in ./checkpoints or $SGM_CHECKPOINT_DIR, or in the Hugging Face "
-        "cache). With a NAME: that model's files, its defaults (its config's sampling block) and the `sgm sample` options it takes.",
+        "cache). With a NAME: that model's files, its defaults (its config's sampling block) and the `sgm sample` "
+        "options it takes.",
     )
     parser.add_argument("name", nargs="?", help="a model name: show its files, defaults and options")
     parser.set_defaults(run=run)

@@ -117,7 +117,8 @@ def file_identity(loras: Loras, *, with_weights: bool) -> tuple:
     identity = []
     for path, weight in loras:
         stat = Path(path).stat()
-        identity.append((str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, *([weight] if with_weights else [])))
+        weights = [weight] if with_weights else []
+        identity.append((str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, *weights))
     return tuple(identity)
 
 

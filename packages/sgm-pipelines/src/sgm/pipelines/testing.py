@@ -153,8 +153,8 @@ def random_lora(
     shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2, scale: float = 0.3, only: str = ""
 ) -> dict:
     """A kohya-format LoRA (`lora_unet_*`, `lora_te*_*` with `lora_down`, `lora_up`, `alpha`) with a random layer
-    for every matrix and kernel of the model of `shapes` (`{key: shape}`, official layout) whose key contains
-    `only`, as tensors to save."""
+    for every matrix and 2-D kernel of the model of `shapes` (`{key: shape}`, official layout) whose key contains
+    `only`, as tensors to save (sgm.core.lora reads no 3-D convolution layers)."""
     import torch
 
     from sgm.core.lora import lora_slots
@@ -162,7 +162,7 @@ def random_lora(
     generator = torch.Generator().manual_seed(seed)
     layers = {}
     for name, slot in lora_slots(shapes).items():
-        if name.startswith("lora_") and only in slot.key:  # kohya's names; the first for each weight (and row block)
+        if name.startswith("lora_") and only in slot.key and len(shapes[slot.key]) <= 4:  # kohya's names; the first for each weight (and row block)
             layers.setdefault((slot.key, None if slot.rows is None else slot.rows.start), (name, slot))
     tensors = {}
     for name, slot in layers.values():

@@ -4,7 +4,8 @@ sd-2.1, sdxl-base, sdxl-refiner, sdxl-turbo; sgm-video's tiny svd, sv3d-u, sv3d-
 lie under their official names in `$SGM_CHECKPOINT_DIR`; `$SGM_LORA_DIR` holds a LoRA for the tiny sd-2.1.
 
 The real runners are wrapped to record their steps (and optionally pause after each), so tests can see a run
-start, stop it, and count how many runs overlap."""
+start, stop it, and count how many runs overlap. `serve(argv)` launches the server `uv run apps/gradio` runs (page
+and HTTP API) in a thread, its runs slowed per step on demand."""
 
 import dataclasses
 import socket
@@ -16,9 +17,10 @@ from types import MappingProxyType
 
 import pytest
 import torch
+import uvicorn
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
-from sgm.pipelines import catalog
+from sgm.pipelines import catalog, run
 from sgm.core.config import instantiate
 from sgm.core.checkpoint import read_layout
 from sgm.pipelines.loras import LORA_DIR_ENV
@@ -28,6 +30,9 @@ from sgm.video.testing import make_tiny_config
 from sgm_gradio.app import build_app
 from sgm_gradio.jobs import RunHooks
 from sgm_gradio.runners import PipelineRunners, Runtime
+from sgm_gradio.job_queue import JobQueue
+from sgm_gradio.main import parse_args
+from sgm_gradio.server import build_server
 
 REAL_CATALOG = catalog.CATALOG
 MISSING_MODEL = "sd-2.1-768"  # no checkpoint in the test folder
@@ -170,3 +175,49 @@ def real_digits(monkeypatch):
     if REAL_CATALOG["digits"].bundled_weights.local_path() is None:
         pytest.skip("the trained digits weights are not in this install")
     monkeypatch.setattr(catalog, "CATALOG", REAL_CATALOG)
+
+
+
+@dataclass
+class SlowRuns:
+    """`sgm.pipelines.run` pausing `step_seconds` after every step."""
+
+    step_seconds: float = 0.0
+    started: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, request, *, callback=None, cache=None):
+        def step(stage, i, total):
+            callback(stage, i, total)
+            if stage == "sampling":
+                self.started.set()
+                time.sleep(self.step_seconds)
+
+        return run(request, callback=step, cache=cache)
+
+
+class Served:
+    """The server from `argv` (parsed as the command line) listening on 127.0.0.1 until `stop()`."""
+
+    def __init__(self, argv: list[str]):
+        self.port = _free_port()
+        self.runs = SlowRuns()
+        args = parse_args([*argv, "--port", str(self.port)])
+        app = build_server(args, JobQueue(concurrency=args.concurrency, max_waiting=args.max_queue, runner=self.runs))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def serve():
+    return Served

@@ -5,7 +5,15 @@ import importlib
 import pytest
 import torch
 
-from sgm.kernels import attention, available_backends, group_norm, layer_norm, triton_dispatch, use_backend
+from sgm.kernels import (
+    attention,
+    available_backends,
+    graph_launches,
+    group_norm,
+    layer_norm,
+    triton_dispatch,
+    use_backend,
+)
 from sgm.kernels.attention import attention_math
 
 CUDA = torch.cuda.is_available()
@@ -45,11 +53,26 @@ def test_auto_on_cpu_uses_torch(calls):
 
 
 @pytest.mark.skipif(not CUDA, reason="checks the GPU choice")
-def test_auto_on_cuda_uses_triton(calls):
+def test_auto_on_cuda_uses_sdpa_eagerly_and_triton_in_graphs(calls):
     q, k, v = _qkv(1, 2, 5, 16, dtype=torch.float16, device="cuda")
     torch.testing.assert_close(attention(q, k, v), attention_math(q, k, v), atol=2e-3, rtol=2e-3)
-    assert calls == ["triton"]
+    with graph_launches():
+        torch.testing.assert_close(attention(q, k, v), attention_math(q, k, v), atol=2e-3, rtol=2e-3)
+    assert calls == ["sdpa", "triton"]
     assert triton_dispatch.triton_norm_supported(q)
+
+
+def test_auto_picks_triton_only_where_launches_are_free(calls, monkeypatch):
+    """Triton's launches cost host time per call: `auto` takes SDPA in eager calls even where Triton could run, and
+    Triton inside a CUDA graph's recording (or torch.compile's tracing)."""
+    monkeypatch.setattr(triton_dispatch, "triton_attention_supported", lambda q, k, v: True)
+    monkeypatch.setattr(triton_dispatch, "triton_attention", lambda q, k, v: calls.append("triton") or q)
+    q, k, v = _qkv(1, 2, 5, 8)  # CPU tensors: the stubs stand in for a CUDA device's kernel
+    attention(q, k, v)
+    with graph_launches():
+        attention(q, k, v)
+    attention(q, k, v)
+    assert calls == ["sdpa", "triton", "sdpa"]
 
 
 def test_explicit_triton_runs_the_kernel(calls):

@@ -18,12 +18,13 @@ def build_app(
     concurrency: int = 1,
     max_queue: int | None = 64,
     model_defaults: ModelDefaults | None = None,
+    note: str | None = None,
 ) -> gr.Blocks:
     """The app; `runners`, `checkpoint_status` and `model_defaults` (the settings a tab shows when the user picks a
     model) default to the packages' pipelines (`PipelineRunners`, on the default device) and the model catalog.
 
     concurrency: how many GPU jobs run at once (all tabs share one queue); max_queue: waiting requests beyond this
-    are turned away with a message.
+    are turned away with a message; note: a paragraph under the title (what the page says about the HTTP API).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -37,7 +38,7 @@ def build_app(
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(
             f"# {TITLE}\nPick a task, set the controls, press **Generate**. Results and their settings are "
-            f"saved under `{context.output_dir}`."
+            f"saved under `{context.output_dir}`." + (f"\n\n{note}" if note else "")
         )
         with gr.Tabs():
             statuses = [build_tab(spec, context) for spec in tab_specs(runners)]

@@ -1,4 +1,4 @@
-"""`uv run apps/gradio`: starts the web app."""
+"""`uv run apps/gradio`: starts the web app and the HTTP API beside it."""
 
 import argparse
 import os
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from sgm_gradio.api.auth import API_KEY_ENV, api_key_problem, default_api_key
 from sgm_gradio.app import build_app
+from sgm_gradio.job_queue import JobQueue
 from sgm_gradio.runners import DTYPES, PipelineRunners, Runtime
 from sgm_gradio.uploads import UploadLimits
 
@@ -24,8 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="torch device for every model, e.g. cuda, cuda:1, cpu (default: cuda "
                         "when available)")  # fmt: skip
     parser.add_argument("--dtype", choices=DTYPES, help="weights dtype for every model (default: fp32)")
+    parser.add_argument("--compile", choices=("auto", "none", "graphs", "compile"), help="how sampling calls the "
+                        "network: CUDA graphs, torch.compile or eagerly (default auto: graphs on CUDA, none on the CPU)")
     parser.add_argument("--attention", choices=BACKENDS, help="attention and norm kernels for every model "
                         "(default: $SGM_ATTENTION_BACKEND, else auto)")  # fmt: skip
+    parser.add_argument("--api-key", default=default_api_key(), help=f"key every API call must send (default: "
+                        f"${API_KEY_ENV}); required with a --host other than this machine")  # fmt: skip
+    parser.add_argument("--no-ui", action="store_true", help="serve the HTTP API only, without the page")
+    parser.add_argument("--max-images", type=int, default=8, help="most images one API request may ask for")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
@@ -33,7 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.max_upload_mb <= 0:
         parser.error(f"--max-upload-mb must be more than 0, got {args.max_upload_mb:g}")
-    problem = _device_problem(args.device) or _attention_problem(args.attention)
+    if args.max_images < 1:
+        parser.error(f"--max-images must be at least 1, got {args.max_images}")
+    problem = (_device_problem(args.device) or _attention_problem(args.attention)
+               or api_key_problem(args.host, args.api_key))  # fmt: skip
     if problem:
         parser.error(problem)
     return args
@@ -61,23 +72,25 @@ def _attention_problem(backend: str | None) -> str | None:
     return f"--attention {backend} is not installed here: choose one of auto, {', '.join(available_backends())}"
 
 
-def app_from_args(args: argparse.Namespace) -> gr.Blocks:
-    """The app the options describe. `--attention` sets the process-wide kernel switch, as $SGM_ATTENTION_BACKEND
-    does, so every run of every tab uses it."""
+def app_from_args(args: argparse.Namespace, queue: JobQueue | None = None, note: str | None = None) -> gr.Blocks:
+    """The page the options describe, its runs in `queue` (the server's, shared with the API), `note` shown under
+    the title. `--attention` sets the process-wide kernel switch, as $SGM_ATTENTION_BACKEND does, so every run of
+    every tab uses it."""
     from sgm.kernels.backend import ENV_VAR
 
     if args.attention:
         os.environ[ENV_VAR] = args.attention
-    runners = PipelineRunners(Runtime(args.device, args.dtype), UploadLimits(max_megabytes=args.max_upload_mb),
-                              output_dir=args.output)  # fmt: skip
-    return build_app(runners.as_dict(), output_dir=args.output, concurrency=args.concurrency, max_queue=args.max_queue)
+    runners = PipelineRunners(Runtime(args.device, args.dtype, args.compile),
+                              UploadLimits(max_megabytes=args.max_upload_mb), output_dir=args.output,
+                              queue=queue)  # fmt: skip
+    return build_app(runners.as_dict(), output_dir=args.output, concurrency=args.concurrency, max_queue=args.max_queue,
+                     note=note)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from sgm_gradio.server import build_server
+
     args = parse_args(argv)
-    app_from_args(args).launch(
-        server_name=args.host,
-        server_port=args.port,
-        allowed_paths=[str(args.output.resolve())],
-        max_file_size=int(args.max_upload_mb * 2**20),  # bytes; the app's own check (UploadLimits) says it clearly
-    )
+    uvicorn.run(build_server(args), host=args.host, port=args.port)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgm_gradio.job_queue import JobQueue
 from sgm_gradio.jobs import RunHooks
 from sgm_gradio.outputs import RunOutput
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
@@ -47,11 +48,13 @@ def model_defaults(model: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where every model of the app runs: `device` (None: cuda when available) and weights `dtype` (None: as the
-    checkpoint loads, fp32; fp16 / bf16 keep the autoencoder in fp32 as the pipelines do)."""
+    """Where every model of the app runs: `device` (None: cuda when available), weights `dtype` (None: as the
+    checkpoint loads, fp32; fp16 / bf16 keep the autoencoder in fp32 as the pipelines do) and how sampling calls the
+    network, `compile` (None: auto, CUDA graphs on a GPU)."""
 
     device: str | None = None
     dtype: str | None = None
+    compile: str | None = None
 
     def __post_init__(self):
         if self.dtype is not None and self.dtype not in DTYPES:
@@ -61,31 +64,32 @@ class Runtime:
 class PipelineRunners:
     """The tabs' runs (`as_dict()`: tab key -> `runner(model, settings, hooks) -> RunOutput`): each turns the tab's
     settings into one `sgm.pipelines.Request` and runs it as the CLI would, with one `runtime`, results written under
-    `output_dir/<tab>`, uploads checked against `limits`, and the models of the last run kept loaded."""
+    `output_dir/<tab>`, uploads checked against `limits`, run in their turn by `queue` (which keeps the models of the last
+run loaded)."""
 
     def __init__(
         self,
         runtime: Runtime = Runtime(),
         limits: UploadLimits = UploadLimits(),
         output_dir: Path = Path("outputs/gradio"),
+        queue: JobQueue | None = None,
     ):
-        from sgm.pipelines import PipelineCache
-
         self.runtime = runtime
         self.limits = limits
         self.output_dir = Path(output_dir)
-        self.cache = PipelineCache()
+        self.queue = queue or JobQueue()  # the server's one GPU queue, shared with the HTTP API
+        self.cache = self.queue.cache
 
     def as_dict(self) -> dict[str, Callable[[str, dict[str, Any], RunHooks], RunOutput]]:
         return {"digits": self.digits, "txt2img": self.txt2img, "img2img": self.img2img, "img2vid": self.img2vid,
                 "orbit": self.orbit, "vid2_4d": self.vid2_4d}  # fmt: skip
 
     def _run(self, tab: str, hooks: RunHooks, *, video: bool = False, **fields: Any) -> RunOutput:
-        from sgm.pipelines import Request, run
+        from sgm.pipelines import Request
 
         request = Request(output=self.output_dir / tab, device=self.runtime.device, dtype=self.runtime.dtype,
-                          **fields)  # fmt: skip
-        paths = run(request, callback=hooks.step, cache=self.cache)
+                          compile=self.runtime.compile, **fields)  # fmt: skip
+        paths = self.queue.run(request, hooks.step)
         media = [path for path in paths if path.suffix != ".json"]
         info = _placement(self.cache.loaded()[0])
         return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)

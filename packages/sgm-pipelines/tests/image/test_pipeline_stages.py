@@ -55,7 +55,7 @@ def test_sampling_projects_the_text_once_and_gives_the_same_latents(text_pipelin
     try:
         kept, steps = latents()
         assert cross_attentions and len(calls) == len(cross_attentions)
-        monkeypatch.setattr(generation, "constant_context", contextlib.nullcontext)
+        monkeypatch.setattr(generation, "sampling_scope", lambda mode: contextlib.nullcontext())
         anew, _ = latents()
         assert len(calls) == steps * len(cross_attentions)  # CFG runs both halves in one call per step
     finally:

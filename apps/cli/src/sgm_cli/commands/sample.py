@@ -4,6 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sgm_cli import batch
+
 ATTENTION_BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")  # sgm.kernels.backend.BACKENDS
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 # Video flags whose --help lists each model's default (from the models' `sampling:` blocks).
@@ -49,12 +51,17 @@ def add_parser(subparsers) -> None:
         "the model is loaded again (default: side layers)")
     add("--ckpt", type=Path, help="checkpoint file (default: the official name in ./checkpoints)")
     add("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")
-    add("--dtype", choices=DTYPES, help="weights dtype (default: fp32)")
+    add("--dtype", choices=DTYPES, help="weights dtype (default: bf16 on CUDA, fp32 on the CPU; autoencoders stay "
+        "fp32 in half precision)")
     add("--output", type=Path, help="output folder (default: ./outputs/<model>)")
     add("--no-watermark", action="store_true", help="do not embed the invisible watermark")
     add("--allow-pickle", action="store_true", help="allow pickled .ckpt/.pt checkpoints (read weights-only)")
     add("--attention", choices=ATTENTION_BACKENDS, help="attention kernel backend for the whole model")
+    add("--compile", choices=("auto", "none", "graphs", "compile"), help="how sampling calls the network: graphs "
+        "(replayed from a CUDA graph), compile (torch.compile of the repeated blocks), none (eager); default auto: "
+        "graphs on CUDA, none on the CPU")
     _add_video_arguments(parser)
+    batch.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -117,7 +124,8 @@ def build_request(args: argparse.Namespace):
         elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),
         remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
         decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
-        attention=args.attention, loras=tuple(parse_lora_spec(spec) for spec in args.loras) if args.loras else None,
+        attention=args.attention, compile=args.compile,
+        loras=tuple(parse_lora_spec(spec) for spec in args.loras) if args.loras else None,
     )  # fmt: skip
     given = {key: value for key, value in fields.items() if value is not None}
     flags = {"watermark": not args.no_watermark, "allow_pickle": args.allow_pickle, "lora_merge": args.lora_merge}
@@ -135,6 +143,8 @@ def _one_or_many(values: list[float] | None, *, keep: bool = False):
 def run(args: argparse.Namespace) -> int:
     from sgm.pipelines import run as run_request
 
+    if args.prompts is not None or args.devices is not None or args.num_nodes is not None:
+        return batch.run(args, build_request(args))
     for path in run_request(build_request(args)):
         print(path)
     return 0

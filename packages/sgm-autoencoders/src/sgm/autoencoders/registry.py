@@ -1,6 +1,5 @@
-"""What configs may build from sgm-autoencoders: the reference's dotted names for the autoencoders and their losses mapped to ours, and the modules a
-config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
-entry points, so no package names one above it."""
+"""The reference names of the autoencoders and their losses, and the modules configs may build from (read through the `sgm.config`
+entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
     "sgm.models.autoencoder.AutoencodingEngine": "sgm.autoencoders.engine.AutoencodingEngine",

@@ -1,6 +1,5 @@
-"""What configs may build from sgm-conditioners: the reference's dotted names for the conditioner and its embedders mapped to ours, and the modules a
-config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
-entry points, so no package names one above it."""
+"""The reference names of the conditioner and its embedders, and the modules configs may build from (read through the `sgm.config`
+entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.GeneralConditioner": "sgm.conditioners.general.GeneralConditioner",

@@ -1,6 +1,5 @@
-"""What configs may build from sgm-core: the reference's dotted names for the diffusion math, the networks and the engine mapped to ours, and the modules a
-config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
-entry points, so no package names one above it."""
+"""The reference names of the diffusion math, the networks and the engine, and the modules configs may build from (read through the `sgm.config`
+entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.diffusionmodules.discretizer.LegacyDDPMDiscretization": "sgm.core.diffusion.discretization.LegacyDDPMDiscretization",

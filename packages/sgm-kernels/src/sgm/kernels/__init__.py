@@ -5,7 +5,7 @@
 """
 
 from sgm.kernels.attention import attention
-from sgm.kernels.backend import BACKENDS, available_backends, default_backend, use_backend
+from sgm.kernels.backend import BACKENDS, available_backends, default_backend, graph_launches, use_backend
 from sgm.kernels.norms import group_norm, layer_norm
 from sgm.kernels.packed import PackedConv2d, PackedLinear, pack_weights, unpack_weights
 
@@ -16,6 +16,7 @@ __all__ = [
     "attention",
     "available_backends",
     "default_backend",
+    "graph_launches",
     "group_norm",
     "layer_norm",
     "pack_weights",

@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from sgm.kernels.backend import check_backend, default_backend, xformers_available
+from sgm.kernels.backend import check_backend, default_backend, launches_are_free, xformers_available
 
 
 def attention_math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -48,6 +48,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, backend: str
 
 
 def _auto_attention_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
+    """Triton where its launches are free and it takes the inputs (graphs, compiled code); torch's SDPA (cuDNN or
+    flash) in eager calls, where the host time of Triton's launches makes it the slower one."""
     from sgm.kernels.triton_dispatch import triton_attention_supported
 
-    return "triton" if triton_attention_supported(q, k, v) else "sdpa"
+    return "triton" if launches_are_free() and triton_attention_supported(q, k, v) else "sdpa"

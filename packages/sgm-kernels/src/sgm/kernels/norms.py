@@ -6,7 +6,7 @@ Statistics are computed in at least fp32 (fp64 stays fp64) and the result is cas
 import torch
 import torch.nn.functional as F
 
-from sgm.kernels.backend import check_backend, default_backend
+from sgm.kernels.backend import check_backend, default_backend, launches_are_free
 
 ACTIVATIONS = (None, "silu")
 
@@ -53,7 +53,7 @@ def _resolve(backend: str, x: torch.Tensor) -> str:
     if name == "auto":
         from sgm.kernels.triton_dispatch import triton_norm_supported
 
-        name = "triton" if triton_norm_supported(x) else "torch"
+        name = "triton" if launches_are_free() and triton_norm_supported(x) else "torch"  # as attention's auto
     return "triton" if name == "triton" else "torch"
 
 

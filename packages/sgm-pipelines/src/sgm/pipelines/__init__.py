@@ -7,35 +7,35 @@
   checks a request without loading anything.
 """
 
-from sgm.pipelines.checks import check_request
-from sgm.pipelines.conditioning import Prompt
-from sgm.pipelines.image import ImagePipeline, Samples
-from sgm.pipelines.image_to_video import ImageToVideoPipeline
-from sgm.pipelines.loading import build_pipeline, load_pipeline
-from sgm.pipelines.refiner import txt2img_with_refiner
-from sgm.pipelines.request import TASK_FIELDS, Request
-from sgm.pipelines.running import PipelineCache, run
-from sgm.pipelines.sampler_settings import DISCRETIZATIONS, SAMPLERS, SamplerSettings, build_sampler
-from sgm.pipelines.video import VideoPipeline
-from sgm.pipelines.video_to_4d import VideoTo4DPipeline
+import importlib
+from typing import Any
 
-__all__ = [
-    "DISCRETIZATIONS",
-    "SAMPLERS",
-    "TASK_FIELDS",
-    "ImagePipeline",
-    "ImageToVideoPipeline",
-    "PipelineCache",
-    "Prompt",
-    "Request",
-    "SamplerSettings",
-    "Samples",
-    "VideoPipeline",
-    "VideoTo4DPipeline",
-    "build_pipeline",
-    "build_sampler",
-    "check_request",
-    "load_pipeline",
-    "run",
-    "txt2img_with_refiner",
-]
+# Each public name and the module that holds it; imported on first use (PEP 562), so `import sgm.pipelines.catalog`
+# or `sgm.pipelines.compiled` does not pull in the video readers, the watermark or every pipeline.
+_EXPORTS = {
+    "check_request": "checks",
+    "Prompt": "conditioning",
+    "ImagePipeline": "image",
+    "Samples": "image",
+    "ImageToVideoPipeline": "image_to_video",
+    "build_pipeline": "loading",
+    "load_pipeline": "loading",
+    "txt2img_with_refiner": "refiner",
+    "TASK_FIELDS": "request",
+    "Request": "request",
+    "PipelineCache": "running",
+    "run": "running",
+    "DISCRETIZATIONS": "sampler_settings",
+    "SAMPLERS": "sampler_settings",
+    "SamplerSettings": "sampler_settings",
+    "build_sampler": "sampler_settings",
+    "VideoPipeline": "video",
+    "VideoTo4DPipeline": "video_to_4d",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -106,7 +106,7 @@ def read_config(resource: Resource) -> DictConfig:
 def _parsed(resource: Resource) -> DictConfig:
     config = OmegaConf.create(resource.open_text())
     if "sampling" not in config or "model" not in config and "extends" not in config:
-        raise SgmError(f"{resource.location()}: a model config needs a `sampling:` and a `model:` (or `extends:`) block")
+        raise SgmError(f"{resource.location()}: a model config needs a `sampling:` and a `model:` (or `extends:`)")
     return config
 
 

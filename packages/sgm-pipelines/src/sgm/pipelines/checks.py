@@ -11,6 +11,8 @@ from sgm.core.checkpoint import parse_dtype
 from sgm.core.errors import SgmError
 from sgm.core.watermark import read_image
 from sgm.pipelines import catalog
+from sgm.pipelines.compiled import resolve_mode
+from sgm.pipelines.loading import check_device
 from sgm.pipelines.loras import check_loras
 from sgm.pipelines.request import Request, unused_fields
 from sgm.pipelines.sampler_settings import SamplerSettings
@@ -35,6 +37,8 @@ def check_request(request: Request) -> Request:
     check_seed(request.seed if request.seed is not None else entry.defaults.get("seed"))
     if request.dtype is not None:
         parse_dtype(request.dtype)
+    if request.compile is not None:
+        resolve_mode(request.compile, check_device(request.device))  # graphs need CUDA
     for name in ("width", "height"):
         value = getattr(request, name)
         if value is not None and value % entry.size_multiple:

@@ -5,15 +5,13 @@ The engine is duck-typed: `conditioner`, `denoise`, `first_stage_model`, `encode
 `decode_first_stage`, `device`.
 """
 
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from sgm.core.diffusion.discretization import Img2ImgDiscretizationWrapper, Txt2NoisyDiscretizationWrapper
 from sgm.core.diffusion.tensor_shapes import append_dims
-from sgm.core.inference import constant_context
+from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
 from sgm.pipelines.turbo import SeededNoise, numpy_randn
 
 NOISE_SOURCES = ("torch", "numpy")
@@ -36,22 +34,31 @@ def sample_from_noise(
     noise: str = "torch",
     seed: int | None = None,
     stop_at_strength: float | None = None,
+    mode: str = "none",
 ) -> torch.Tensor:
     """Latents sampled from unit noise of `shape` (drawn on the CPU, then moved, as the reference).
     stop_at_strength: end early at the noise level a refiner continues from with this strength (SDXL's base-to-
-    refiner handoff, `Txt2NoisyDiscretizationWrapper`); `noise="numpy"` draws the start as turbo.py does."""
+    refiner handoff, `Txt2NoisyDiscretizationWrapper`); `noise="numpy"` draws the start as turbo.py does; `mode`:
+    how the denoiser is called (`sgm.pipelines.compiled`)."""
     if stop_at_strength is not None:
         sampler.discretization = Txt2NoisyDiscretizationWrapper(
             sampler.discretization, strength=stop_at_strength, original_steps=sampler.num_steps
         )
     start = numpy_randn(shape, seed) if noise == "numpy" else torch.randn(shape)
-    with constant_context():
-        return sampler(engine.denoise, start.to(engine.device), cond=cond, uc=uncond)
+    with sampling_scope(mode):
+        return sampler(sampling_denoiser(engine, mode), start.to(engine.device), cond=cond, uc=uncond)
 
 
 @torch.no_grad()
 def sample_from_latents(
-    engine: Any, sampler: Any, cond: dict, uncond: dict, latents: torch.Tensor, strength: float, add_noise: bool = True
+    engine: Any,
+    sampler: Any,
+    cond: dict,
+    uncond: dict,
+    latents: torch.Tensor,
+    strength: float,
+    add_noise: bool = True,
+    mode: str = "none",
 ) -> torch.Tensor:
     """Latents resampled from `latents` over the last `strength` of the schedule (image-to-image).
 
@@ -65,8 +72,8 @@ def sample_from_latents(
     sigma = sigmas[0].to(latents.device)
     start = latents + eps * append_dims(sigma, latents.ndim) if add_noise else latents
     start = start / torch.sqrt(1.0 + sigma**2.0)
-    with constant_context():
-        return sampler(engine.denoise, start, cond=cond, uc=uncond)
+    with sampling_scope(mode):
+        return sampler(sampling_denoiser(engine, mode), start, cond=cond, uc=uncond)
 
 
 def module_dtype(module: torch.nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:

@@ -68,6 +68,7 @@ class ImagePipeline:
         self.defaults = dict(defaults or {})
         self.size_multiple = size_multiple or self.latent_factor * self._network_factor()
         self.watermark = watermark
+        self.sampling_mode = "none"  # how the denoiser is called: none, graphs or compile (sgm.pipelines.compiled)
         self.noise = self.defaults.get("noise", "torch")
         if self.noise not in gen.NOISE_SOURCES:
             raise SgmError(f"noise source must be one of {', '.join(gen.NOISE_SOURCES)}, got {self.noise!r}")
@@ -148,8 +149,9 @@ class ImagePipeline:
         shape = (num_samples, self.latent_channels, height // self.latent_factor, width // self.latent_factor)
         sampler = self._sampler(settings, seed, callback, "sampling")
         return gen.sample_from_noise(
-            self.engine, sampler, cond, uncond, shape, noise=self.noise, seed=seed, stop_at_strength=stop_at_strength
-        )
+            self.engine, sampler, cond, uncond, shape, noise=self.noise, seed=seed, stop_at_strength=stop_at_strength,
+            mode=self.sampling_mode,
+        )  # fmt: skip
 
     def txt2img(
         self,
@@ -201,7 +203,9 @@ class ImagePipeline:
         if latents is None:
             latents = gen.encode(self.engine, pixels)  # may draw: a KL encoder samples its posterior
         sampler = self._sampler(settings, seed, callback, stage)
-        return gen.sample_from_latents(self.engine, sampler, cond, uncond, latents, strength, add_noise)
+        return gen.sample_from_latents(
+            self.engine, sampler, cond, uncond, latents, strength, add_noise, mode=self.sampling_mode
+        )
 
     def img2img(
         self,

@@ -3,7 +3,6 @@
 (seed; `randn_like` of the contiguous conditioning image for its noise; `randn` of the latent shape for the start;
 the sampler's draws), per-frame guidance and decoding."""
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch
 from PIL import Image
 
 from sgm.core.errors import SgmError
+from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
 from sgm.pipelines.progress import ProgressCallback
 from sgm.pipelines.seeds import check_seed
 from sgm.pipelines.video import VideoPipeline, check_positive_int, pixels
@@ -126,8 +126,10 @@ class ImageToVideoPipeline(VideoPipeline):
         cond, uncond = self.repeat_per_frame(cond, num_frames), self.repeat_per_frame(uncond, num_frames)
         noise = torch.randn(self.latent_shape(num_frames, frame.height, frame.width)).to(device)
         indicator = torch.zeros(2, num_frames, device=device)
-        denoise = functools.partial(self.engine.denoise, image_only_indicator=indicator, num_video_frames=num_frames)
-        latents = sampler(denoise, noise, cond=cond, uc=uncond)
+        denoise = sampling_denoiser(self.engine, self.sampling_mode, image_only_indicator=indicator,
+                                    num_video_frames=num_frames)  # fmt: skip
+        with sampling_scope(self.sampling_mode):
+            latents = sampler(denoise, noise, cond=cond, uc=uncond)
         samples = self.decode(latents, decoding_t, progress)
         if orbit:
             samples[-1:] = (image.cpu() + 1.0) / 2.0  # the last orbit view is the input view itself

@@ -29,6 +29,11 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def default_dtype(device: torch.device) -> str | None:
+    """bf16 on CUDA (tensor cores, half the memory; the autoencoders stay fp32), the checkpoint's fp32 elsewhere."""
+    return "bf16" if device.type == "cuda" else None
+
+
 def check_device(device: str | torch.device | None) -> torch.device:
     """The device to run on (None: cuda when available); one that this machine lacks is an SgmError."""
     if device is None:
@@ -86,11 +91,12 @@ def load_pipeline(
     reference_ckpt: str | Path | None = None,
 ) -> Pipeline:
     """The pipeline of catalog model `model` (e.g. "sdxl-base", "svd-xt", "digits"), its checkpoint `ckpt` or found
-    in the checkpoint folder; `allow_pickle` permits .ckpt files (read weights-only); `watermark` marks every output.
+    in the checkpoint folder; `dtype` None: bf16 on CUDA, fp32 elsewhere; `allow_pickle` permits .ckpt files (read weights-only); `watermark` marks every output.
     A model that works with another (SV4D takes its first frame's views from SV3D_u) gets it loaded too, from
     `reference_ckpt` or the checkpoint folder, and both files are found and checked before either loads."""
     entry = catalog.get_entry(model)
     device = check_device(device)
+    dtype = default_dtype(device) if dtype is None else dtype
     path = catalog.find_checkpoint(model, ckpt)
     companion = entry.defaults.get("reference_views_model")
     companion_path = catalog.find_checkpoint(companion, reference_ckpt) if companion else None
@@ -130,7 +136,12 @@ def wrap_engine(
 
 
 def build_pipeline(
-    config: Any, *, name: str = "model", device: str | torch.device | None = None, checkpoint: Any = None, **options: Any
+    config: Any,
+    *,
+    name: str = "model",
+    device: str | torch.device | None = None,
+    checkpoint: Any = None,
+    **options: Any,
 ):
     """The pipeline of a full config (tests' tiny models) with freshly initialized weights, or those of `checkpoint`
     (a file or a state dict with the config's layout, loaded strictly); `options` as `wrap_engine`'s. Not optimized

@@ -9,8 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-_RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "watermark", "allow_pickle", "seed", "steps",
-            "cfg"}  # fmt: skip
+_RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "compile", "watermark", "allow_pickle", "seed",
+            "steps", "cfg"}  # fmt: skip
 _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "width", "height", "num", "init_image",
                   "strength"}  # fmt: skip
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
@@ -74,6 +74,7 @@ class Request:
     device: str | None = None  # None: cuda when available, else cpu
     dtype: str | None = None  # fp16, bf16, fp32, fp64; None: fp32
     attention: str | None = None  # the sgm.kernels backend for every attention and norm call
+    compile: str | None = None  # how sampling calls the network: auto (graphs on CUDA), none, graphs, compile
     watermark: bool = True
     allow_pickle: bool = False
 

@@ -13,6 +13,7 @@ from sgm.core.watermark import read_image
 from sgm.kernels.backend import default_backend, use_backend
 from sgm.pipelines import catalog
 from sgm.pipelines.checks import check_request
+from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.conditioning import embedder_keys
 from sgm.pipelines.image import Samples
 from sgm.pipelines.loading import Pipeline, load_pipeline
@@ -104,9 +105,14 @@ def run(
         with (cache or PipelineCache()).use(request, models, on_load) as pipelines:
             for pipeline in pipelines:
                 pipeline.watermark = request.watermark
+                pipeline.sampling_mode = resolve_mode(request.compile, _device_of(pipeline))
             if entry.is_video:
                 return _run_video(pipelines[0], request, callback)
             return _run_image(pipelines, request, callback)
+
+
+def _device_of(pipeline: Any):
+    return next(pipeline.engine.model.parameters()).device
 
 
 def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class VideoPipeline:
         self.name = name
         self.device = torch.device(device) if device is not None else next(engine.model.parameters()).device
         self.watermark = watermark
+        self.sampling_mode = "none"  # how the denoiser is called: none, graphs or compile (sgm.pipelines.compiled)
         self.offload = offload and self.device.type != "cpu"
         self.engine.model.to(self.device)
         self.engine.denoiser.to(self.device)

@@ -6,7 +6,6 @@ noise, start); then per pass, `randn` of the pass's latents (SV4D's anchors; eac
 every frame and view once; SV4D 2.0's autoregressive passes in order) and the sampler's draws.
 """
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from PIL import Image
 
 from sgm.core.errors import SgmError
 from sgm.pipelines.image_to_video import ImageToVideoPipeline
+from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
 from sgm.pipelines.progress import Progress, ProgressCallback
 from sgm.pipelines.seeds import check_seed
 from sgm.pipelines.video import VideoPipeline, check_positive_int, pixels
@@ -82,7 +82,7 @@ class VideoTo4DPipeline(VideoPipeline):
         anchored = self.sampling["schedule"] == "anchor_dense"
         if anchored:
             if views != len(camera.SV4D_SUBSAMPLED_VIEWS) - 1:
-                raise SgmError(f"SV4D's schedule takes its reference views from SV3D's orbit: views must be 8, got {views}")
+                raise SgmError(f"SV4D takes its reference views from SV3D's orbit: views must be 8, got {views}")
             if self.reference_views is None:
                 raise SgmError(f"{self.name} needs its reference-views model {self.sampling['reference_views_model']}")
             polars, azims = camera.sv3d_cameras(elevations_deg, azimuths_deg)
@@ -157,7 +157,8 @@ class VideoTo4DPipeline(VideoPipeline):
         if not generated_views:  # no views to condition on yet: the reference zeroes their latents
             cond["cond_view"], uncond["cond_view"] = cond["cond_view"] * 0, uncond["cond_view"] * 0
         indicator = torch.full((2, count), 1.0 if generated_views else 0.0, device=self.device)
-        denoise = functools.partial(self.engine.denoise, image_only_indicator=indicator, num_video_frames=count)
+        denoise = sampling_denoiser(self.engine, self.sampling_mode, image_only_indicator=indicator,
+                                    num_video_frames=count)  # fmt: skip
         return cond, uncond, denoise
 
     def _latent_shape(self, grid: torch.Tensor) -> tuple[int, ...]:
@@ -171,7 +172,8 @@ class VideoTo4DPipeline(VideoPipeline):
         views = grid.shape[1] - 1
         noise = torch.randn(len(sampling_pass.frames) * views, *self._latent_shape(grid)).to(self.device)
         sampler = self.sampler(run.steps, noise.shape[0], run.cfg, run.min_cfg, run.progress)
-        latents = sampler(denoise, noise, cond=cond, uc=uncond)
+        with sampling_scope(self.sampling_mode):
+            latents = sampler(denoise, noise, cond=cond, uc=uncond)
         images = self.decode(latents, run.decoding_t, run.progress) * 2.0 - 1.0
         return images.view(len(sampling_pass.frames), views, *images.shape[1:])
 

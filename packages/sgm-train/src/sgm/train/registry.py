@@ -1,6 +1,5 @@
-"""What configs may build from sgm-train: the reference's dotted names for the LR schedules, data modules and callbacks (and Lightning's classes under their old pytorch_lightning names) mapped to ours, and the modules a
-config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
-entry points, so no package names one above it."""
+"""The reference names of the LR schedules, data modules and callbacks, and Lightning's classes under their old names, and the modules configs may build from (read through the `sgm.config`
+entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
     "sgm.lr_scheduler.LambdaLinearScheduler": "sgm.train.lr_schedulers.LambdaLinearScheduler",

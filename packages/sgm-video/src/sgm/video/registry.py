@@ -1,6 +1,5 @@
-"""What configs may build from sgm-video: the reference's dotted names for the video networks mapped to ours, and the modules a
-config may name directly. sgm.core's config loader reads every installed package's registry through the `sgm.config`
-entry points, so no package names one above it."""
+"""The reference names of the video networks, and the modules configs may build from (read through the `sgm.config`
+entry point by sgm.core.config.registry)."""
 
 REFERENCE_TARGETS: dict[str, str] = {
     "sgm.modules.diffusionmodules.video_model.VideoUNet": "sgm.video.unet.VideoUNet",

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sgm.pipelines import catalog
@@ -106,6 +107,7 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
 
     monkeypatch.setattr(running.PipelineCache, "use", lambda self, request, models, on_load=None: nullcontext(
         [SimpleNamespace()]))  # fmt: skip
+    monkeypatch.setattr(running, "_device_of", lambda pipeline: torch.device("cpu"))
     monkeypatch.setattr(running, "_run_image", sample_and_save)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")

@@ -105,9 +105,8 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
         requests.append((request, default_backend()))
         return []
 
-    monkeypatch.setattr(running.PipelineCache, "use", lambda self, request, models, on_load=None: nullcontext(
-        [SimpleNamespace()]))  # fmt: skip
-    monkeypatch.setattr(running, "_device_of", lambda pipeline: torch.device("cpu"))
+    stub = SimpleNamespace(engine=SimpleNamespace(model=torch.nn.Linear(1, 1)))  # a loaded pipeline's place, on the CPU
+    monkeypatch.setattr(running.PipelineCache, "use", lambda self, request, models, on_load=None: nullcontext([stub]))
     monkeypatch.setattr(running, "_run_image", sample_and_save)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")

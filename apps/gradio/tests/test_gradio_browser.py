@@ -1,9 +1,13 @@
-"""A real browser: headless Debian Chromium driven by Playwright loads the page, generates digits, sees the images."""
+"""A real browser: headless Debian Chromium driven by Playwright loads the page, generates digits, sees the images,
+paints an inpainting mask."""
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 CHROMIUM = Path(os.environ.get("SGM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -62,3 +66,30 @@ def test_picking_a_model_shows_its_own_settings(page):
     tab.get_by_text("Sampler", exact=True).first.click()  # open the accordion
     assert tab.get_by_label("number input for Steps").input_value() == "1"  # Turbo: one step, no guidance
     assert tab.get_by_label("number input for Guidance scale (1 = no guidance)").input_value() == "1"
+
+
+def test_strokes_painted_in_the_mask_editor_repaint_that_part(page, tmp_path):
+    """The input image appears in the mask editor; white strokes over its right part become the run's mask."""
+    from gradio.utils import get_upload_folder
+
+    blocks = np.random.default_rng(0).integers(0, 256, (8, 16, 3), dtype=np.uint8)
+    Image.fromarray(blocks.repeat(8, axis=0).repeat(8, axis=1)).save(tmp_path / "input.png")  # 128 x 64
+    tab = page.locator("#img2img-tab")
+    page.get_by_role("tab", name="Image to image").click()
+    page.locator("#img2img-image input[type=file]").set_input_files(tmp_path / "input.png")
+    tab.get_by_text("Inpainting mask (optional)").click()
+    editor = page.locator("#img2img-mask")
+    editor.get_by_role("button", name="Brush").first.click()
+    box = editor.locator("canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.7, steps=10)
+    page.mouse.up()
+    tab.get_by_text("Sampler", exact=True).first.click()
+    tab.get_by_label("number input for Steps").fill("2")
+    tab.get_by_label("number input for Steps").press("Enter")
+    page.locator("#img2img-generate").click()
+    page.locator("#img2img-result img").first.wait_for(state="visible", timeout=60_000)
+    (name,) = re.findall(r"mask-[0-9a-f]{12}\.png", page.locator("#img2img-params").inner_text())
+    painted = np.asarray(Image.open(Path(get_upload_folder()) / "masks" / name)) == 255
+    assert painted.shape == (64, 128) and painted.any() and not painted[:, :64].any()

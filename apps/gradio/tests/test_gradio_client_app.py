@@ -81,8 +81,8 @@ def test_bad_image_uploads_get_a_clear_message(client, tmp_path, name, content, 
     upload = tmp_path / name
     upload.write_bytes(content)
     with pytest.raises(AppError, match=message):
-        client.predict("sdxl-base", handle_file(upload), "a cat", "", 0.5, 1, "EulerEDMSampler", 2, 5.0, False, 0.15,
-                       NO_LORAS, 1, api_name="/img2img")  # fmt: skip
+        client.predict("sdxl-base", handle_file(upload), None, "a cat", "", 0.5, 1, "EulerEDMSampler", 2, 5.0, False,
+                       0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip
 
 
 def test_image_to_video_returns_a_playable_mp4(client, tmp_path):

@@ -70,7 +70,7 @@ def test_turbo_samples_in_one_step_without_guidance(client):
 def test_img2img_keeps_the_input_size_at_the_given_strength_then_refines(client, recorder, tmp_path):
     Image.new("RGB", (128, 64), (40, 90, 200)).save(tmp_path / "blue.png")
     recorder.stages.clear()
-    args = {"model": "sdxl-base", "image": handle_file(tmp_path / "blue.png"), "prompt": "a boat",
+    args = {"model": "sdxl-base", "image": handle_file(tmp_path / "blue.png"), "mask": None, "prompt": "a boat",
             "negative_prompt": "fog", "strength": 0.6, "num_samples": 2, "sampler": "EulerEDMSampler", "steps": 2,
             "guidance": 4.0, "refiner": True, "refiner_strength": 0.3, "loras": lora_table(), "seed": 3}  # fmt: skip
     gallery, _, params = client.predict(*args.values(), api_name="/img2img")
@@ -78,8 +78,8 @@ def test_img2img_keeps_the_input_size_at_the_given_strength_then_refines(client,
     assert params["image"] == "blue.png" and params["strength"] == 0.6
     assert {"sampling", "refining"} <= recorder.stages
     restored = client.predict(params, api_name="/img2img_reuse")
-    assert restored[0] == "sdxl-base" and restored[2:-2] == tuple(args.values())[2:-2] and restored[-1] == 3
-    assert restored[1] == {"__type__": "update"}  # gr.skip(): the upload field keeps the file the user has there
+    assert restored[0] == "sdxl-base" and restored[3:-2] == tuple(args.values())[3:-2] and restored[-1] == 3
+    assert restored[1] == restored[2] == {"__type__": "update"}  # gr.skip(): upload fields keep what the user has there
 
 
 def test_sv3d_u_orbits_at_its_fixed_cameras(client, tmp_path):

@@ -48,5 +48,5 @@ def test_an_upload_over_max_upload_mb_is_refused_clearly(client, tmp_path):
     noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     Image.fromarray(noise).save(tmp_path / "noise.png")  # about 48 KB of incompressible pixels
     with pytest.raises(AppError, match=r"noise\.png is 0\.0\d+ MB; the limit is 0\.01 MB"):
-        client.predict("sdxl-base", handle_file(tmp_path / "noise.png"), "a cat", "", 0.5, 1, "EulerEDMSampler", 1,
-                       5.0, False, 0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip
+        client.predict("sdxl-base", handle_file(tmp_path / "noise.png"), None, "a cat", "", 0.5, 1, "EulerEDMSampler",
+                       1, 5.0, False, 0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip

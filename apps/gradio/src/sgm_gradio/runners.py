@@ -116,8 +116,9 @@ run loaded)."""
 
     def img2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
         image = _checked_upload(settings["image"], load_image, self.limits)
+        mask = Path(settings["mask"]) if settings.get("mask") else None  # the editor's strokes, saved as a file
         return self._run(
-            "img2img", hooks, model=model, init_image=image, prompt=settings["prompt"],
+            "img2img", hooks, model=model, init_image=image, mask=mask, prompt=settings["prompt"],
             negative_prompt=settings["negative_prompt"], strength=float(settings["strength"]),
             num=int(settings["num_samples"]), **_sampling(settings), **self._refiner(model, settings),
             **_loras(settings),

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import gradio as gr
 
-from sgm_gradio import controls
+from sgm_gradio import controls, masks
 from sgm_gradio.tab import Runner, TabSpec
 
 DIGITS_MODELS = ["digits"]
@@ -34,8 +34,13 @@ def _text_to_image_controls() -> dict:
 
 
 def _image_to_image_controls() -> dict:
+    image = controls.image_upload("Input image", sources=["upload", "clipboard"], elem_id="img2img-image")
+    with gr.Accordion("Inpainting mask (optional)", open=False):
+        mask = masks.mask_editor("Paint white where to repaint; unpainted parts keep the input")
+    image.change(masks.editor_background, image, mask, api_name=False, queue=False)
     return {
-        "image": controls.image_upload("Input image", sources=["upload", "clipboard"]),
+        "image": image,
+        "mask": mask,
         **controls.prompt_controls(),
         "strength": gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Strength (how much to change)"),
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
@@ -91,11 +96,12 @@ def tab_specs(runners: Mapping[str, Runner]) -> list[TabSpec]:
         TabSpec(
             "img2img",
             "Image to image",
-            "Repaint an image following a prompt; strength says how far the result may move from the input.",
+            "Repaint an image following a prompt; strength says how far the result may move from the input. "
+            "Paint a mask to repaint only part of it (inpainting).",
             TEXT_TO_IMAGE_MODELS,
             _image_to_image_controls,
             runners["img2img"],
-            uploads=("image",),
+            uploads=("image", "mask"),
         ),
         TabSpec(
             "img2vid",

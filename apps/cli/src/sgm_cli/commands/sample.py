@@ -42,6 +42,8 @@ def add_parser(subparsers) -> None:
     add("--num", type=int, help="number of images (default: 1)")
     add("--init-image", type=Path, help="start from this image (img2img)")
     add("--strength", type=float, help="img2img strength in (0, 1]: how much of the image is re-noised")
+    add("--mask", type=Path, help="inpaint: repaint only where this image is white (black keeps the init image); "
+        "the init image's shape, resized to it")
     add("--refiner", help="refine with this model afterwards, e.g. sdxl-refiner")
     add("--refiner-strength", type=float, help="share of the schedule the refiner samples, in (0, 1]")
     add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
@@ -116,9 +118,9 @@ def build_request(args: argparse.Namespace):
 
     fields = dict(
         model=args.model, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt,
-        class_label=args.class_label, init_image=args.init_image, strength=args.strength, refiner=args.refiner,
-        refiner_strength=args.refiner_strength, input=args.input, num=args.num, seed=args.seed, steps=args.steps,
-        cfg=args.cfg, min_cfg=args.min_cfg, sampler=args.sampler, discretization=args.discretization,
+        class_label=args.class_label, init_image=args.init_image, strength=args.strength, mask=args.mask,
+        refiner=args.refiner, refiner_strength=args.refiner_strength, input=args.input, num=args.num, seed=args.seed,
+        steps=args.steps, cfg=args.cfg, min_cfg=args.min_cfg, sampler=args.sampler, discretization=args.discretization,
         width=args.width, height=args.height, img_size=args.img_size, num_frames=args.num_frames, fps=args.fps,
         motion_bucket_id=args.motion_bucket_id, cond_aug=args.cond_aug,
         elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),

@@ -12,6 +12,7 @@ from sgm.core.errors import SgmError
 from sgm.core.watermark import read_image
 from sgm.pipelines import catalog
 from sgm.pipelines.compiled import resolve_mode
+from sgm.pipelines.inpainting import check_mask_shape, load_mask
 from sgm.pipelines.loading import check_device
 from sgm.pipelines.loras import check_loras
 from sgm.pipelines.request import Request, unused_fields
@@ -97,8 +98,12 @@ def _check_image(entry: catalog.ModelEntry, request: Request) -> None:
                            f"got {request.class_label!r}")  # fmt: skip
     if entry.task == "img2img" and request.init_image is None:
         raise SgmError(f"{entry.name} refines an image: give it with --init-image PATH")
+    if request.mask is not None and request.init_image is None:
+        raise SgmError("a mask says what to repaint in an init image: give the image with --init-image PATH")
     if request.init_image is not None:
-        read_image(request.init_image)  # unreadable or missing: one clear line
+        image = read_image(request.init_image)  # unreadable or missing: one clear line
+        if request.mask is not None:
+            check_mask_shape(load_mask(request.mask), image.size)  # unreadable, too large or misshapen: one line
     if request.refiner is not None:
         refiner = catalog.get_entry(request.refiner)
         if refiner.task != "img2img":

@@ -37,7 +37,7 @@ def png_text(path: str | Path) -> dict[str, str]:
 def request_from_png(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Request:
     """The request that made the image at `path`, with `overrides` (the settings the user gives now) winning.
     Recorded values the final model takes no option for (a class model's size) are left out; an image made from
-    another image needs that image again (`init_image`)."""
+    another image needs that image again (`init_image`), an inpainted one its mask too."""
     text = png_text(path)
     if "model" in text and "seed" in text:
         recorded, made_with = _our_fields(text, path), text["model"]
@@ -58,6 +58,8 @@ def request_from_png(path: str | Path, overrides: Mapping[str, Any] | None = Non
     if request.strength is not None and request.init_image is None:
         raise SgmError(f"--from-png: {path} was made from an image (strength {request.strength:g}): give that image "
                        "with --init-image")  # fmt: skip
+    if text.get("inpainted") == "True" and request.mask is None:
+        raise SgmError(f"--from-png: {path} was inpainted: give the image with --init-image and the mask with --mask")
     return request
 
 

@@ -12,6 +12,7 @@ import torch
 from sgm.core.diffusion.discretization import Img2ImgDiscretizationWrapper, Txt2NoisyDiscretizationWrapper
 from sgm.core.diffusion.tensor_shapes import append_dims
 from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
+from sgm.pipelines.inpainting import InpaintingDenoiser
 from sgm.pipelines.turbo import SeededNoise, numpy_randn
 
 NOISE_SOURCES = ("torch", "numpy")
@@ -59,12 +60,14 @@ def sample_from_latents(
     strength: float,
     add_noise: bool = True,
     mode: str = "none",
+    repaint: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents resampled from `latents` over the last `strength` of the schedule (image-to-image).
 
     The start is (z + sigma_0 eps) / sqrt(1 + sigma_0^2), unit-variance scaled as the samplers expect; with
     `add_noise=False` the latents already carry noise of level sigma_0 (a base model's handoff) and are only
-    scaled. eps is drawn either way, keeping the reference's order of random draws.
+    scaled. eps is drawn either way, keeping the reference's order of random draws. `repaint` (a bool latent mask,
+    with `add_noise`) inpaints: only where it is True is sampled, elsewhere stays z (`inpainting`).
     """
     sampler.discretization = Img2ImgDiscretizationWrapper(sampler.discretization, strength=strength)
     eps = torch.randn_like(latents)
@@ -73,7 +76,11 @@ def sample_from_latents(
     start = latents + eps * append_dims(sigma, latents.ndim) if add_noise else latents
     start = start / torch.sqrt(1.0 + sigma**2.0)
     with sampling_scope(mode):
-        return sampler(sampling_denoiser(engine, mode), start, cond=cond, uc=uncond)
+        denoiser = sampling_denoiser(engine, mode)
+        if repaint is None:
+            return sampler(denoiser, start, cond=cond, uc=uncond)
+        inpainting = InpaintingDenoiser(denoiser, latents, eps, repaint)
+        return inpainting.blend(sampler(inpainting, start, cond=cond, uc=uncond))
 
 
 def module_dtype(module: torch.nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:

@@ -20,6 +20,7 @@ from sgm.pipelines.conditioning import (
     embedder_keys,
 )
 from sgm.pipelines.images import ImageSource, check_size, fitting_size, image_to_tensor, load_image
+from sgm.pipelines.inpainting import MaskSource, check_mask_shape, latent_mask, load_mask
 from sgm.pipelines.outputs import finished_images
 from sgm.pipelines.progress import Progress, ProgressCallback
 from sgm.pipelines.sampler_settings import SamplerSettings, build_sampler
@@ -191,11 +192,13 @@ class ImagePipeline:
         latents: torch.Tensor | None = None,
         pixels: torch.Tensor | None = None,
         add_noise: bool = True,
+        repaint: torch.Tensor | None = None,
         callback: ProgressCallback | None = None,
         stage: str = "sampling",
     ) -> torch.Tensor:
         """Image-to-image from `latents`, or from `pixels` (`[N, C, H, W]` in [-1, 1]) encoded after the
-        conditioner ran, as in the reference. No seeding here: the caller seeds before."""
+        conditioner ran, as in the reference; `repaint`: a latent mask, True where to inpaint. No seeding here:
+        the caller seeds before."""
         source = latents if latents is not None else pixels
         factor = 1 if latents is None else self.latent_factor
         size = (source.shape[2] * factor, source.shape[3] * factor)
@@ -204,7 +207,7 @@ class ImagePipeline:
             latents = gen.encode(self.engine, pixels)  # may draw: a KL encoder samples its posterior
         sampler = self._sampler(settings, seed, callback, stage)
         return gen.sample_from_latents(
-            self.engine, sampler, cond, uncond, latents, strength, add_noise, mode=self.sampling_mode
+            self.engine, sampler, cond, uncond, latents, strength, add_noise, mode=self.sampling_mode, repaint=repaint
         )
 
     def img2img(
@@ -214,6 +217,7 @@ class ImagePipeline:
         *,
         negative_prompt: str = "",
         strength: float | None = None,
+        mask: MaskSource | None = None,
         width: int | None = None,
         height: int | None = None,
         num_samples: int = 1,
@@ -224,7 +228,8 @@ class ImagePipeline:
     ) -> Samples:
         """Images that start from `image` (a path, PIL image or uint8 array; a list gives one sample each) noised to
         `strength` (0 < strength <= 1; 1 starts from noise with a trace of the image). The image is resized to
-        width x height, default: its own size rounded down to the model's size multiple."""
+        width x height, default: its own size rounded down to the model's size multiple. `mask` (white = repaint,
+        black = keep; the image's shape, resized with it) inpaints: only its white part is sampled (`inpainting`)."""
         settings, seed = self.settings(**sampling), check_seed(self.defaults.get("seed") if seed is None else seed)
         strength = check_strength(self.defaults.get("strength", 0.75) if strength is None else strength)
         sources = list(image) if isinstance(image, list | tuple) else [image] * check_count(num_samples)
@@ -233,14 +238,25 @@ class ImagePipeline:
             width, height = fitting_size(pictures[0], self.size_multiple)
         width, height = check_size(width, height, self.size_multiple)
         pixels = torch.cat([image_to_tensor(picture, width, height) for picture in pictures])
+        repaint = None if mask is None else self.latent_mask(mask, pictures[0].size, width, height)
         text = Prompt(prompt, negative_prompt)
         seed_everything(seed)
         latents = self.resample_latents(
-            text, strength=strength, settings=settings, seed=seed, pixels=pixels, callback=callback, stage=stage
-        )
+            text, strength=strength, settings=settings, seed=seed, pixels=pixels, repaint=repaint, callback=callback,
+            stage=stage,
+        )  # fmt: skip
         parameters = self.describe(settings, prompt=prompt, negative_prompt=negative_prompt, width=width,
                                       height=height, strength=strength)  # fmt: skip
+        if repaint is not None:
+            parameters["inpainted"] = True
         return self.finish(latents, seed, parameters)
+
+    def latent_mask(self, mask: MaskSource, image_size: tuple[int, int], width: int, height: int) -> torch.Tensor:
+        """`mask` checked against the init image's `(width, height)` and brought to the latents of a width x height
+        sample: True where they are repainted."""
+        mask = load_mask(mask)
+        check_mask_shape(mask, image_size)
+        return latent_mask(mask, width, height, self.latent_factor)
 
     def refine(
         self, images: Sequence[ImageSource], prompt: str = "", *, strength: float | None = None, **options: Any

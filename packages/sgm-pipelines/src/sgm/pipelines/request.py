@@ -12,7 +12,7 @@ from pathlib import Path
 _RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "compile", "watermark", "allow_pickle", "seed",
             "steps", "cfg"}  # fmt: skip
 _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "width", "height", "num", "init_image",
-                  "strength"}  # fmt: skip
+                  "strength", "mask"}  # fmt: skip
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
 _OBJECT_FRAMING = {"img_size", "remove_bg", "image_frame_ratio"}
 _CAMERAS = {"elevations_deg", "azimuths_deg"}
@@ -40,6 +40,7 @@ class Request:
     class_label: int | None = None  # class-conditional models (digits: 0-9)
     init_image: Path | None = None  # img2img: the image to start from
     strength: float | None = None  # img2img: share of the schedule re-noised, in (0, 1]
+    mask: Path | None = None  # inpainting: an image of init_image's shape, white where to repaint, black to keep
     refiner: str | None = None  # a refiner model to hand the last part of the schedule to (sdxl-refiner)
     refiner_strength: float | None = None
     refiner_ckpt: Path | None = None

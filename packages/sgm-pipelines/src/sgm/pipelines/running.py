@@ -129,7 +129,8 @@ def _run_image(pipelines: list, request: Request, callback: ProgressCallback | N
 
 def sample_images(pipelines: list, request: Request, callback: ProgressCallback | None = None) -> Samples:
     """The images `request` asks of `pipelines` (the model's, then a refiner's if one is named): class labels for a
-    class model, else img2img from an init image, else text to image; the refiner finishes either."""
+    class model, else img2img from an init image (inpainting with a mask), else text to image; the refiner finishes
+    either."""
     pipeline = pipelines[0]
     num = request.num or 1
     common = _sampling(request, callback)
@@ -141,10 +142,12 @@ def sample_images(pipelines: list, request: Request, callback: ProgressCallback 
         size = {"width": request.width, "height": request.height}
         if request.init_image is not None:
             image = read_image(request.init_image)
-            samples = pipeline.img2img(image, request.prompt, strength=request.strength, **size, **text)
-            if len(pipelines) == 2:
+            samples = pipeline.img2img(image, request.prompt, strength=request.strength, mask=request.mask, **size,
+                                       **text)  # fmt: skip
+            if len(pipelines) == 2:  # the refiner keeps the mask: what it keeps stays the input
                 refined = pipelines[1].refine(samples, request.prompt, negative_prompt=request.negative_prompt,
-                                              strength=request.refiner_strength, **common)  # fmt: skip
+                                              strength=request.refiner_strength, mask=request.mask,
+                                              **common)  # fmt: skip
                 refined.parameters.update(samples.parameters, refiner=pipelines[1].name)
                 samples = refined
         elif len(pipelines) == 2:

@@ -42,8 +42,10 @@ def sdxl_attention_lora() -> dict:
 
 
 @pytest.fixture
-def loras(workdir) -> Path:
-    """./loras with a LoRA over every layer of the tiny sd-2.1, and one over the tiny sdxl-base's."""
+def loras(workdir, monkeypatch) -> Path:
+    """./loras (the default LoRA folder) with a LoRA over every layer of the tiny sd-2.1, and one over the tiny
+    sdxl-base's."""
+    monkeypatch.delenv("SGM_LORA_DIR", raising=False)
     folder = workdir / "loras"
     folder.mkdir()
     for name, file in (("sd-2.1", "fox-style.safetensors"), ("sdxl-base", "sdxl-style.safetensors")):

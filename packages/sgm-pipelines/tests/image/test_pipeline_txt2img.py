@@ -22,7 +22,7 @@ def test_images_have_the_requested_size_count_and_parameters(text_pipeline):
     assert samples.parameters == {
         "model": "tiny-text", "prompt": "a red fox", "negative_prompt": "", "width": 24, "height": 16,
         "sampler": "DPMPP2MSampler", "discretization": "LegacyDDPMDiscretization", "steps": 4, "guidance": 5.0,
-        "seed": 5,
+        "seed": 5, "num": 3,
     }  # fmt: skip
 
 
@@ -149,4 +149,6 @@ def test_progress_bar_can_be_turned_off(text_pipeline, capsys):
 
 
 def test_discretization_names_are_listed():
-    assert DISCRETIZATIONS == ("LegacyDDPMDiscretization", "EDMDiscretization", "TurboSubstepDiscretization")
+    assert DISCRETIZATIONS == ("LegacyDDPMDiscretization", "EDMDiscretization", "TurboSubstepDiscretization",
+                               "KarrasDiscretization", "ExponentialDiscretization", "SGMUniformDiscretization",
+                               "NormalDiscretization")  # fmt: skip

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -105,7 +106,7 @@ def test_sample_hands_a_checked_request_to_the_models_pipeline(capsys, empty_wor
         return []
 
     stub = SimpleNamespace(engine=SimpleNamespace(model=torch.nn.Linear(1, 1)))  # a loaded pipeline's place, on the CPU
-    monkeypatch.setattr(running.PipelineCache, "get", lambda self, request, models, on_load=None: [stub])
+    monkeypatch.setattr(running.PipelineCache, "use", lambda self, request, models, on_load=None: nullcontext([stub]))
     monkeypatch.setattr(running, "_run_image", sample_and_save)
     (empty_workdir / "checkpoints").mkdir()
     (empty_workdir / "checkpoints" / "sd_turbo.safetensors").write_bytes(b"")

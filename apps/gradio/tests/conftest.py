@@ -1,7 +1,7 @@
 """A launched app running the real pipelines on tiny random-weight models, found through the catalog as the CLI
 finds them: the catalog's entries point at tiny configs (the digits model's own shipped config; sgm-core's tiny
 sd-2.1, sdxl-base, sdxl-refiner, sdxl-turbo; sgm-video's tiny svd, sv3d-u, sv3d-p, sv4d2) and their checkpoints
-lie under their official names in `$SGM_CHECKPOINT_DIR`.
+lie under their official names in `$SGM_CHECKPOINT_DIR`; `$SGM_LORA_DIR` holds a LoRA for the tiny sd-2.1.
 
 The real runners are wrapped to record their steps (and optionally pause after each), so tests can see a run
 start, stop it, and count how many runs overlap. `serve(argv)` launches the server `uv run apps/gradio` runs (page
@@ -22,7 +22,9 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 from sgm.pipelines import catalog, run
 from sgm.core.config import instantiate
-from sgm.pipelines.testing import FileResource, install_tiny_model
+from sgm.core.checkpoint import read_layout
+from sgm.pipelines.loras import LORA_DIR_ENV
+from sgm.pipelines.testing import FileResource, install_tiny_model, random_lora
 from sgm.kernels.backend import ENV_VAR as ATTENTION_ENV
 from sgm.video.testing import make_tiny_config
 from sgm_gradio.app import build_app
@@ -37,10 +39,18 @@ MISSING_MODEL = "sd-2.1-768"  # no checkpoint in the test folder
 BROKEN_MODEL = "svd-xt"  # its checkpoint is not a safetensors file: loading it fails
 IMAGE_MODELS = ("sd-2.1", "sdxl-base", "sdxl-refiner", "sdxl-turbo")
 VIDEO_MODELS = ("svd", "sv3d-u", "sv3d-p", "sv4d2")
+LORA_FILE = "fox-style.safetensors"  # in the LoRA folder of the tests' app
 
 
 def _save_random_weights(model: torch.nn.Module, path: Path) -> None:
     save_file({key: tensor.detach().clone().contiguous() for key, tensor in model.state_dict().items()}, path)
+
+
+def tiny_loras(folder: Path, checkpoints: Path) -> Path:
+    """`folder` with LORA_FILE, a random LoRA over every layer of the tiny sd-2.1 in `checkpoints`."""
+    layout = read_layout(checkpoints / REAL_CATALOG["sd-2.1"].file)
+    save_file(random_lora({key: shape for key, (shape, _) in layout.items()}, seed=1), folder / LORA_FILE)
+    return folder
 
 
 def tiny_catalog(folder: Path) -> MappingProxyType:
@@ -128,8 +138,15 @@ def tiny_models(tmp_path_factory):
         patch.setenv(catalog.CHECKPOINT_DIR_ENV, str(checkpoints))
         patch.delenv(ATTENTION_ENV, raising=False)  # results record the kernels: "auto" unless a test sets them
         patch.setattr(catalog, "CATALOG", tiny_catalog(checkpoints))
+        patch.setenv(LORA_DIR_ENV, str(tiny_loras(tmp_path_factory.mktemp("loras"), checkpoints)))
         yield checkpoints
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def lora_file(tiny_models) -> str:
+    """The name of the LoRA in the test app's LoRA folder (for the tiny sd-2.1)."""
+    return LORA_FILE
 
 
 def launched(app) -> str:

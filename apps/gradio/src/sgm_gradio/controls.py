@@ -1,4 +1,4 @@
-"""The controls tabs share: sampler settings, image size, video options, and the SV3D camera-orbit editor."""
+"""The controls tabs share: sampler settings, image size, LoRAs, video options, and the SV3D camera-orbit editor."""
 
 import gradio as gr
 from sgm.pipelines import SAMPLERS
@@ -46,6 +46,34 @@ def refiner_controls() -> dict:
             "refiner": gr.Checkbox(False, label="Finish with sdxl-refiner"),
             "refiner_strength": gr.Slider(0.0, 1.0, value=0.15, step=0.01, label="Refiner strength"),
         }
+
+
+def lora_controls() -> dict:
+    """Every LoRA file of the LoRA folder (`$SGM_LORA_DIR`, else ./loras) with a weight; 0 leaves it out. The
+    button reads the folder again, keeping the weights set."""
+    from sgm.pipelines.loras import lora_dir
+
+    with gr.Accordion("LoRAs", open=False):
+        table = gr.Dataframe(
+            value=lora_rows(),
+            headers=["LoRA file", "weight"],
+            datatype=["str", "number"],
+            column_count=(2, "fixed"),
+            label=f"LoRA files in {lora_dir().resolve()} (weight 0 = off)",
+            type="array",
+            interactive=True,
+        )
+        rescan = gr.Button("Read the LoRA folder again", size="sm")
+        rescan.click(lora_rows, table, table, api_name=False, queue=False)
+    return {"loras": table}
+
+
+def lora_rows(current: list[list] | None = None) -> list[list]:
+    """A row `[file name, weight]` per LoRA file in the folder, with the weight of `current`'s row for it (else 0)."""
+    from sgm.pipelines.loras import lora_files
+
+    weights = {str(row[0]): row[1] for row in current or [] if row and row[0]}
+    return [[name, weights.get(name, 0.0)] for name in lora_files()] or [["", 0.0]]
 
 
 def video_controls(frames: int, steps: int, with_motion: bool = True) -> dict:

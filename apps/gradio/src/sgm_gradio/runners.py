@@ -131,7 +131,7 @@ run loaded)."""
         return self._run(
             "txt2img", hooks, model=model, prompt=settings["prompt"], negative_prompt=settings["negative_prompt"],
             width=int(settings["width"]), height=int(settings["height"]), num=int(settings["num_samples"]),
-            **_sampling(settings), **self._refiner(model, settings),
+            **_sampling(settings), **self._refiner(model, settings), **_loras(settings),
         )  # fmt: skip
 
     def img2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
@@ -141,6 +141,7 @@ run loaded)."""
             "img2img", hooks, model=model, init_image=image, mask=mask, prompt=settings["prompt"],
             negative_prompt=settings["negative_prompt"], strength=float(settings["strength"]),
             num=int(settings["num_samples"]), **_sampling(settings), **self._refiner(model, settings),
+            **_loras(settings),
         )  # fmt: skip
 
     def img2vid(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
@@ -180,6 +181,24 @@ def _checked_upload(path: Any, check: Callable, limits: UploadLimits) -> Path:
 def _sampling(settings: dict[str, Any]) -> dict[str, Any]:
     return {"sampler": settings["sampler"], "steps": int(settings["steps"]), "cfg": float(settings["guidance"]),
             "seed": int(settings["seed"])}  # fmt: skip
+
+
+def _loras(settings: dict[str, Any]) -> dict[str, Any]:
+    """The LoRA table's files with a weight (blank or 0: left out); only files of the LoRA folder."""
+    from sgm.pipelines.loras import lora_dir, lora_files
+
+    chosen = []
+    for name, weight in settings.get("loras") or []:
+        name = str(name or "").strip()
+        if not name or weight in (None, "", 0):
+            continue
+        if name not in lora_files():
+            raise ValueError(f"LoRA {name} is not in the LoRA folder {lora_dir().resolve()}: put it there first.")
+        try:
+            chosen.append((lora_dir() / name, float(weight)))
+        except (TypeError, ValueError):
+            raise ValueError(f"LoRA {name}: its weight {weight!r} is not a number.") from None
+    return {"loras": tuple(chosen)} if chosen else {}
 
 
 def _video_options(settings: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def _text_to_image_controls() -> dict:
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
         **controls.sampler_controls(steps=40, guidance=5.0),
         **controls.refiner_controls(),
+        **controls.lora_controls(),
     }
 
 
@@ -45,6 +46,7 @@ def _image_to_image_controls() -> dict:
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
         **controls.sampler_controls(steps=40, guidance=5.0),
         **controls.refiner_controls(),
+        **controls.lora_controls(),
     }
 
 

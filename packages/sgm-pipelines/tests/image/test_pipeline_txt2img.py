@@ -22,7 +22,7 @@ def test_images_have_the_requested_size_count_and_parameters(text_pipeline):
     assert samples.parameters == {
         "model": "tiny-text", "prompt": "a red fox", "negative_prompt": "", "width": 24, "height": 16,
         "sampler": "DPMPP2MSampler", "discretization": "LegacyDDPMDiscretization", "steps": 4, "guidance": 5.0,
-        "seed": 5,
+        "seed": 5, "num": 3,
     }  # fmt: skip
 
 

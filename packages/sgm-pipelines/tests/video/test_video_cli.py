@@ -2,9 +2,11 @@
 tiny versions of their configs, with tiny checkpoints in ./checkpoints under the official file names."""
 
 import dataclasses
+import json
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -12,8 +14,10 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from sgm.pipelines import catalog
+from sgm.core.checkpoint import read_layout
 from sgm.core.errors import SgmError
 from sgm.pipelines import Request, VideoPipeline, build_pipeline, run
+from sgm.pipelines.testing import random_lora
 
 cli = pytest.importorskip("sgm_cli.main", reason="the CLI app is not installed")
 
@@ -248,3 +252,22 @@ def sample_detect(capsys, *files) -> tuple[int, str, str]:
     status = cli.main(["detect", *files])
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def test_svd_takes_a_lora_for_its_unet(capsys, tiny_catalog, shared_input):
+    unet = {key: shape for key, (shape, _) in read_layout(Path("checkpoints/svd.safetensors")).items()
+            if key.startswith("model.diffusion_model.")}  # fmt: skip
+    save_file(random_lora(unet, seed=1), "motion.safetensors")
+    flags = ["--model", "svd", "--input", str(shared_input("test_image.png")), "--device", "cpu", "--num-frames", "2",
+             "--format", "frames", "--seed", "3"]  # fmt: skip
+    outputs = []
+    for extra in ([], ["--lora", "motion.safetensors:0.5"]):
+        status, out, err = sample(capsys, *flags, *extra)
+        assert status == 0, err
+        outputs.append(Path(out.strip()))
+    plain, styled = ([np.asarray(Image.open(frame)) for frame in sorted(folder.glob("*.png"))] for folder in outputs)
+    assert not all(np.array_equal(a, b) for a, b in zip(plain, styled, strict=True))
+    recorded = json.loads(outputs[1].parent.joinpath(f"{outputs[1].name}.json").read_text())
+    assert recorded["loras"] == ["motion.safetensors:0.5"]
+    status, _, err = sample(capsys, "--model", "sv3d-p", "--input", flags[3], "--lora", "motion.safetensors")
+    assert status == 2 and "sv3d-p is a img2orbit model and takes no loras" in err

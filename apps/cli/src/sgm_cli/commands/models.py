@@ -9,8 +9,9 @@ def add_parser(subparsers) -> None:
         "models",
         help="list the models, their official checkpoint files and where to get them; or one model's details",
         description="List every model sgm knows: name, task, official checkpoint file, where to download it, and "
-        "whether the file is present locally (in ./checkpoints or $SGM_CHECKPOINT_DIR). With a NAME: that model's "
-        "files, its defaults (its config's sampling block) and the `sgm sample` options it takes.",
+        "whether the file is present locally (in ./checkpoints or $SGM_CHECKPOINT_DIR, or in the Hugging Face "
+        "cache). With a NAME: that model's files, its defaults (its config's sampling block) and the `sgm sample` "
+        "options it takes.",
     )
     parser.add_argument("name", nargs="?", help="a model name: show its files, defaults and options")
     parser.set_defaults(run=run)
@@ -29,11 +30,13 @@ def table_rows() -> list[tuple[str, ...]]:
 def model_lines(name: str) -> list[str]:
     """One model: files and where they are looked up, defaults, and the sample options its task takes."""
     from sgm.pipelines import TASK_FIELDS, catalog
+    from sgm.pipelines.hf_cache import describe_cache
 
     entry = catalog.get_entry(name)
     found = catalog.local_checkpoint(entry.name)
     lines = [f"{entry.name} ({entry.task})", f"  files: {', '.join(entry.files)}",
-             f"  found: {found}" if found else f"  found: no (looked in {catalog.checkpoint_dir().resolve()})",
+             f"  found: {found}" if found else
+             f"  found: no (looked in {catalog.checkpoint_dir().resolve()} and {describe_cache()})",
              f"  download: {entry.source}", f"  config: {entry.config.location()}", "  defaults:"]  # fmt: skip
     lines += [f"    {key}: {value}" for key, value in entry.defaults.items() if key != "task"]
     options = sorted(TASK_FIELDS[entry.task] | {"seed", "steps", "cfg"})
@@ -47,6 +50,7 @@ def _flag(field: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from sgm.pipelines import catalog
+    from sgm.pipelines.hf_cache import describe_cache
 
     if args.name is not None:
         print("\n".join(model_lines(args.name)))
@@ -55,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    print(f"\ncheckpoint folder: {catalog.checkpoint_dir().resolve()}")
+    print(f"\ncheckpoint folder: {catalog.checkpoint_dir().resolve()}; Hugging Face cache: {describe_cache()}")
     return 0

@@ -29,9 +29,12 @@ def add_parser(subparsers) -> None:
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that describe a request (`sgm sample`'s, which `sgm plan` takes too)."""
     add = parser.add_argument
-    add("--model", default="digits", help="model name from `sgm models` (default: digits)")
-    add("--prompt", default="", help="what to generate (text models)")
-    add("--negative-prompt", default="", help="what to steer away from (text models with guidance)")
+    add("--model", help="model name from `sgm models` (default: digits)")
+    add("--prompt", help="what to generate (text models); longer than 77 tokens and AUTOMATIC1111's (word:1.2) "
+        "weighting work")
+    add("--negative-prompt", help="what to steer away from (text models with guidance)")
+    add("--from-png", type=Path, metavar="FILE", help="repeat the result in FILE: its settings (sgm's PNG keys, or "
+        "AUTOMATIC1111's parameters text) with the options given here changing them")
     add("--steps", type=int, help="sampling steps (default: the model's)")
     add("--cfg", type=float, help="classifier-free guidance scale; 1 or less means no guidance (video: the "
         "per-frame ramp's highest scale)")
@@ -51,6 +54,10 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     add("--refiner", help="refine with this model afterwards, e.g. sdxl-refiner")
     add("--refiner-strength", type=float, help="share of the schedule the refiner samples, in (0, 1]")
     add("--class", dest="class_label", type=int, help="class label of class-conditional models (digits: 0-9)")
+    add("--lora", dest="loras", action="append", metavar="FILE[:WEIGHT]", help="apply a LoRA .safetensors file "
+        "(a path, or a name in ./loras or $SGM_LORA_DIR) with a weight (default 1); repeatable")
+    add("--lora-merge", action="store_true", help="merge the LoRAs into the weights: faster sampling, fixed until "
+        "the model is loaded again (default: side layers)")
     add("--ckpt", type=Path, help="checkpoint file (default: the official name in ./checkpoints)")
     add("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")
     add("--dtype", choices=DTYPES, help="weights dtype (default: bf16 on CUDA, fp32 on the CPU; autoencoders stay "
@@ -122,10 +129,13 @@ def _defaults_text(key: str) -> str:
 
 
 def build_request(args: argparse.Namespace):
-    """The `Request` the options describe (checked by the pipelines before anything loads)."""
+    """The `Request` the options describe (checked by the pipelines before anything loads); with --from-png, the
+    file's settings with the options given changing them."""
+    from sgm.core.lora import parse_lora_spec
     from sgm.pipelines import Request
+    from sgm.pipelines.from_png import request_from_png
 
-    return Request(
+    fields = dict(
         model=args.model, output=args.output, prompt=args.prompt, negative_prompt=args.negative_prompt,
         class_label=args.class_label, init_image=args.init_image, strength=args.strength, mask=args.mask,
         refiner=args.refiner, refiner_strength=args.refiner_strength, input=args.input, num=args.num, seed=args.seed,
@@ -135,9 +145,14 @@ def build_request(args: argparse.Namespace):
         elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),
         remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
         decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
-        attention=args.attention, compile=args.compile, watermark=not args.no_watermark,
-        allow_pickle=args.allow_pickle, offload=args.offload, vae_tiling=args.vae_tiling, vram=args.vram,
+        attention=args.attention, compile=args.compile, offload=args.offload, vae_tiling=args.vae_tiling,
+        vram=args.vram, loras=tuple(parse_lora_spec(spec) for spec in args.loras) if args.loras else None,
     )  # fmt: skip
+    given = {key: value for key, value in fields.items() if value is not None}
+    flags = {"watermark": not args.no_watermark, "allow_pickle": args.allow_pickle, "lora_merge": args.lora_merge}
+    if args.from_png is not None:
+        return request_from_png(args.from_png, given).replace(**flags)
+    return Request(**given, **flags)
 
 
 def _one_or_many(values: list[float] | None, *, keep: bool = False):

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sgm.core.errors import SgmError
+from sgm.pipelines.hf_cache import cached_file, describe_cache
 
 CHECKPOINT_DIR_ENV = "SGM_CHECKPOINT_DIR"
 DEFAULT_CHECKPOINT_DIR = "checkpoints"
@@ -153,12 +154,14 @@ def checkpoint_dir() -> Path:
 
 
 def local_checkpoint(name: str) -> Path | None:
-    """The model's checkpoint on this machine (bundled, or under an official name in `checkpoint_dir()`), or None."""
+    """The model's checkpoint on this machine, or None: bundled, or under an official name in `checkpoint_dir()`,
+    else in the Hugging Face cache (its official repo's file, looked up offline)."""
     entry = get_entry(name)
     if entry.bundled_weights is not None:
         return entry.bundled_weights.local_path()
     folder = checkpoint_dir()
-    return next((folder / file for file in entry.files if (folder / file).is_file()), None)
+    found = next((folder / file for file in entry.files if (folder / file).is_file()), None)
+    return found if found is not None else cached_file(entry.source, entry.files)
 
 
 def find_checkpoint(name: str, path: str | Path | None = None) -> Path:
@@ -180,7 +183,8 @@ def find_checkpoint(name: str, path: str | Path | None = None) -> Path:
         )
     raise SgmError(
         f"{name}: checkpoint {entry.file} not found in {checkpoint_dir().resolve()} "
-        f"(put it there, or set {CHECKPOINT_DIR_ENV}); download it from {entry.source}"
+        f"(put it there, or set {CHECKPOINT_DIR_ENV}) nor in the Hugging Face cache {describe_cache()}; "
+        f"download it from {entry.source}"
     )
 
 
@@ -229,11 +233,13 @@ def shipped_layout(name: str) -> dict | None:
 
 def expected_layout(name: str) -> dict:
     """`{key: [shape, dtype]}` of the model's checkpoint: the shipped layout, else computed on the meta device."""
-    return _layout_cached(get_entry(name).layout, name)
+    entry = get_entry(name)
+    return _layout_cached(entry.layout, name, entry.config)
 
 
 @functools.cache
-def _layout_cached(layout: str, name: str) -> dict:
+def _layout_cached(layout: str, name: str, config: Resource) -> dict:
+    """Cached by config too: a test's tiny entry under a catalog name has a layout of its own."""
     from sgm.core.checkpoint.layouts import layout_of
 
     shipped = shipped_layout(name)

@@ -15,6 +15,7 @@ from sgm.pipelines import catalog
 from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.inpainting import check_mask_shape, load_mask
 from sgm.pipelines.loading import check_device
+from sgm.pipelines.loras import check_loras
 from sgm.pipelines.offloading import OFFLOAD_MODES
 from sgm.pipelines.request import TASK_FIELDS, Request, unused_fields
 from sgm.pipelines.sampler_settings import SamplerSettings
@@ -48,9 +49,11 @@ def check_request(request: Request) -> Request:
     ckpt = catalog.find_checkpoint(entry.name, request.ckpt)
     refiner = catalog.get_entry(request.refiner).name if request.refiner else None
     refiner_ckpt = catalog.find_checkpoint(refiner, request.refiner_ckpt) if refiner else None
+    loras = check_loras(entry.name, ckpt, request.loras, allow_pickle=request.allow_pickle)
     output = Path(request.output) if request.output is not None else Path("outputs") / entry.name
     check_output_folder(output)
-    return request.replace(model=entry.name, refiner=refiner, output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt)
+    return request.replace(model=entry.name, refiner=refiner, output=output, ckpt=ckpt, refiner_ckpt=refiner_ckpt,
+                           loras=loras)  # fmt: skip
 
 
 def check_shape_options(request: Request) -> Request:

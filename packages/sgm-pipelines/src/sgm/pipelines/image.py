@@ -118,7 +118,7 @@ class ImagePipeline:
     def finish(self, latents: torch.Tensor, seed: int, parameters: dict[str, Any]) -> Samples:
         """Decoded, watermarked (unless turned off) 8-bit images of `latents`, with their parameters."""
         images = finished_images(gen.decode(self.engine, latents), watermark=self.watermark)
-        return Samples(images, seed, latents, {"model": self.name, **parameters, "seed": seed})
+        return Samples(images, seed, latents, {"model": self.name, **parameters, "seed": seed, "num": len(images)})
 
     def default_size(self, width: int | None, height: int | None) -> tuple[int | None, int | None]:
         """The given width and height, or this model's default for either one left None."""
@@ -127,9 +127,10 @@ class ImagePipeline:
 
     @staticmethod
     def describe(settings: SamplerSettings, **extra: Any) -> dict[str, Any]:
-        """The parameters recorded with a result: `extra` and the sampler, schedule, steps and guidance."""
-        sampling = {key: getattr(settings, key) for key in ("sampler", "discretization", "steps", "guidance")}
-        return {**extra, **sampling}
+        """The parameters recorded with a result: `extra` and the sampler (a name that gives it back), schedule,
+        steps and guidance."""
+        sampling = {key: getattr(settings, key) for key in ("discretization", "steps", "guidance")}
+        return {**extra, "sampler": settings.sampler_name(), **sampling}
 
     def sample_latents(
         self,

@@ -1,6 +1,7 @@
 """Every result leaves through here: samples in [0, 1] become 8-bit pictures with the invisible watermark (unless the
-user turned it off), and are written as PNGs (parameters as PNG text) or videos (mp4, gif, frame folders; parameters
-in a JSON file beside them) under names that never overwrite anything."""
+user turned it off), and are written as PNGs (parameters as PNG text, AUTOMATIC1111's `parameters` text beside them)
+or videos (mp4, gif, frame folders; parameters in a JSON file beside them) under names that never overwrite
+anything."""
 
 import json
 import math
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 from sgm.core.watermark import MIN_PIXELS, embed_watermark, save_png, unique_output_path
+from sgm.pipelines import infotext
 from sgm.pipelines.images import to_pil, to_uint8
 
 
@@ -32,6 +34,14 @@ def finished_images(samples: torch.Tensor, *, watermark: bool = True) -> list[Im
     return [to_pil(array) for array in to_uint8(samples)]
 
 
+def png_text(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """An image's PNG text chunks: each parameter as text (lists as JSON), and AUTOMATIC1111's `parameters` text,
+    which other tools read."""
+    text = {str(key): json.dumps(value) if isinstance(value, list | tuple) else str(value)
+            for key, value in parameters.items()}  # fmt: skip
+    return {**text, infotext.KEY: infotext.infotext(parameters)}
+
+
 GRID_STEM = "grid-"  # `folder/grid-NNNNNN.png`: all images of a run in one picture
 
 
@@ -43,7 +53,7 @@ def save_images(
     output_size: int | None = None,
     grid: bool = False,
 ) -> list[Path]:
-    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text.
+    """Each image as `folder/NNNNNN.png` (the next free number), its parameters and index as PNG text (`png_text`).
 
     output_size: a model whose images are too small to look at (the 16 x 16 digits) has them written enlarged by a
     whole factor to about this many pixels a side, nearest-neighbour so each pixel stays a crisp square; the PNG
@@ -52,9 +62,11 @@ def save_images(
         native = images[0].size
         images = [enlarged(image, output_size) for image in images]
         parameters = {**parameters, "native_size": f"{native[0]}x{native[1]}"}
-    paths = [_save_new_png(image, folder, "", {**parameters, "index": index}) for index, image in enumerate(images)]
+    paths = [_save_new_png(image, folder, "", png_text({**parameters, "index": index}))
+             for index, image in enumerate(images)]  # fmt: skip
     if grid and len(images) > 1:
-        paths.append(_save_new_png(image_grid(images), folder, GRID_STEM, {**parameters, "count": len(images)}))
+        paths.append(_save_new_png(image_grid(images), folder, GRID_STEM, png_text({**parameters,
+                                                                                  "count": len(images)})))
     return paths
 
 

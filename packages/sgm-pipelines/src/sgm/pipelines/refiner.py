@@ -53,8 +53,9 @@ def txt2img_with_refiner(
         callback=callback, stage="refining",
     )  # fmt: skip
     parameters = base.describe(settings, prompt=prompt, negative_prompt=negative_prompt, width=width, height=height)
-    refined = {"refiner": refiner.name, "refiner_strength": strength, "refiner_sampler": refiner_settings.sampler,
-               "refiner_steps": refiner_settings.steps, "refiner_guidance": refiner_settings.guidance}  # fmt: skip
+    refined = {"refiner": refiner.name, "refiner_strength": strength,
+               "refiner_sampler": refiner_settings.sampler_name(), "refiner_steps": refiner_settings.steps,
+               "refiner_guidance": refiner_settings.guidance}  # fmt: skip
     samples = refiner.finish(latents, seed, parameters | refined)
     samples.parameters["model"] = base.name
     return samples

@@ -16,12 +16,13 @@ _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "wid
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
 _OBJECT_FRAMING = {"img_size", "remove_bg", "image_frame_ratio"}
 _CAMERAS = {"elevations_deg", "azimuths_deg"}
-# The fields each catalog task takes, besides the runtime ones.
+# The fields each catalog task takes, besides the runtime ones. LoRAs: the text models' UNet and text encoders, and
+# SVD's UNet where a file's keys fit it.
 TASK_FIELDS: dict[str, frozenset[str]] = {
-    "txt2img": frozenset(_TEXT_TO_IMAGE | {"refiner", "refiner_strength", "refiner_ckpt"}),
-    "img2img": frozenset(_TEXT_TO_IMAGE),
+    "txt2img": frozenset(_TEXT_TO_IMAGE | {"refiner", "refiner_strength", "refiner_ckpt", "loras"}),
+    "img2img": frozenset(_TEXT_TO_IMAGE | {"loras"}),
     "class2img": frozenset({"class_label", "num", "sampler", "discretization"}),
-    "img2video": frozenset(_VIDEO | {"fps", "motion_bucket_id", "cond_aug", "width", "height"}),
+    "img2video": frozenset(_VIDEO | {"fps", "motion_bucket_id", "cond_aug", "width", "height", "loras"}),
     "img2orbit": frozenset(_VIDEO | _OBJECT_FRAMING | _CAMERAS | {"cond_aug"}),
     "video2views": frozenset(_VIDEO | _OBJECT_FRAMING | _CAMERAS | {"encoding_t"}),
 }
@@ -45,6 +46,8 @@ class Request:
     refiner_ckpt: Path | None = None
     input: Path | None = None  # video models: the image (svd, sv3d) or video (sv4d) to start from
     num: int | None = None  # images per run (default 1)
+    loras: tuple[tuple[Path, float], ...] = ()  # (file, weight): a path, or a file name in the LoRA folder
+    lora_merge: bool = False  # merge the LoRAs into the weights (faster; other LoRAs later reload the model)
     # sampling
     seed: int | None = None
     steps: int | None = None
@@ -81,16 +84,19 @@ class Request:
     allow_pickle: bool = False
 
     def given(self) -> dict[str, object]:
-        """The fields the user set (not None, not an empty prompt), with their values."""
+        """The fields the user set (not None, not an empty prompt or LoRA list), with their values."""
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None and getattr(self, f.name) != "" and f.name not in ("watermark",
-                                                                                                   "allow_pickle")
-        }  # fmt: skip
+            if not _unset(getattr(self, f.name)) and f.name not in ("watermark", "allow_pickle", "lora_merge")
+        }
 
     def replace(self, **changes: object) -> "Request":
         return dataclasses.replace(self, **changes)
+
+
+def _unset(value: object) -> bool:
+    return value is None or (isinstance(value, str | tuple) and len(value) == 0)
 
 
 def unused_fields(request: Request, task: str) -> list[str]:

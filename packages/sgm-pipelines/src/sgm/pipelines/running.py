@@ -4,6 +4,7 @@ HTTP API: check everything, load (or reuse) the pipelines, sample, write the out
 import contextlib
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.conditioning import embedder_keys
 from sgm.pipelines.image import Samples
 from sgm.pipelines.loading import Pipeline, check_device, load_pipeline
+from sgm.pipelines.loras import PipelineLoras, file_identity, merge_loras, recorded_loras
 from sgm.pipelines.offloading import place
 from sgm.pipelines.outputs import save_images, save_videos
 from sgm.pipelines.planning import applied, plan_for_run
@@ -31,26 +33,60 @@ from sgm.video.io import load_frames
 class PipelineCache:
     """The pipelines of the latest run, kept for the next one; models the next run does not use are dropped first
     (a GPU rarely fits two of these models besides the ones a run needs). A pipeline is known by its model,
-    checkpoint file, device, dtype and pickle permission, so a replaced file is loaded anew."""
+    checkpoint file, device, dtype, pickle permission and merged LoRAs, so a replaced file is loaded anew. Side
+    LoRAs are set on a kept pipeline per run, and only while no other run samples with it (their weights must not
+    change inside a sampling run)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._loaded: dict[tuple, Pipeline] = {}
+        self._loras: dict[tuple, PipelineLoras] = {}
+        self._users: Counter[tuple] = Counter()
 
-    def get(self, request: Request, models: list[tuple[str, Path]], on_load: Callable[[str], None] | None = None):
-        keys = [(model, path, request.device, request.dtype, request.allow_pickle) for model, path in models]
+    @contextlib.contextmanager
+    def use(self, request: Request, models: list[tuple[str, Path]], on_load: Callable[[str], None] | None = None):
+        """The pipelines of `models` (the request's model first), loaded or kept, for the block: the first with the
+        request's LoRAs (merged at load with `lora_merge`, else as side layers), the others with none."""
+        merged = file_identity(request.loras, with_weights=True) if request.lora_merge else ()
+        keys = [(model, path, request.device, request.dtype, request.allow_pickle, merged if index == 0 else ())
+                for index, (model, path) in enumerate(models)]  # fmt: skip
+        side = [request.loras if index == 0 and not request.lora_merge else () for index in range(len(keys))]
         with self._lock:
+            self._lock.wait_for(lambda: self._settable(keys, side))
             self._loaded = {key: pipeline for key, pipeline in self._loaded.items() if key in keys}
+            self._loras = {key: loras for key, loras in self._loras.items() if key in keys}
             for key in keys:
                 if key not in self._loaded:
-                    if on_load is not None:
-                        on_load(key[0])
-                    model, path = key[:2]
-                    self._loaded[key] = load_pipeline(model, ckpt=path, device=request.device, dtype=request.dtype,
-                                                      allow_pickle=request.allow_pickle, offload=request.offload)  # fmt: skip
-            for key in keys:  # where the weights sit while each stage runs: the request's offloading
+                    self._loaded[key] = self._load(request, key, on_load)
+                    self._loras[key] = PipelineLoras(self._loaded[key].engine)
+            for key, loras in zip(keys, side):
+                self._loras[key].use(loras)
+                self._users[key] += 1
+                # where the weights sit while each stage runs: the request's offloading
                 place(self._loaded[key], check_device(request.device), request.offload or "none")
-            return [self._loaded[key] for key in keys]
+            pipelines = [self._loaded[key] for key in keys]
+        try:
+            yield pipelines
+        finally:
+            with self._lock:
+                self._users.subtract(keys)
+                self._lock.notify_all()
+
+    def _settable(self, keys: list[tuple], side: list[tuple]) -> bool:
+        """Whether each pipeline is new, used by no other run, or carries the side LoRAs asked for already."""
+        return all(key not in self._loras or not self._users[key] or self._loras[key].serves(loras)
+                   for key, loras in zip(keys, side))  # fmt: skip
+
+    @staticmethod
+    def _load(request: Request, key: tuple, on_load: Callable[[str], None] | None) -> Pipeline:
+        model, path, *_, merged = key
+        if on_load is not None:
+            on_load(model)
+        pipeline = load_pipeline(model, ckpt=path, device=request.device, dtype=request.dtype,
+                                 allow_pickle=request.allow_pickle, offload=request.offload)  # fmt: skip
+        if merged:
+            merge_loras(pipeline.engine, request.loras)
+        return pipeline
 
     def loaded(self) -> list[Pipeline]:
         """The pipelines loaded now (those of the latest run)."""
@@ -76,14 +112,14 @@ def run(
     models = [(request.model, request.ckpt)] + ([(request.refiner, request.refiner_ckpt)] if request.refiner else [])
     with use_backend(request.attention or default_backend()):  # one switch for every attention and norm call
         on_load = None if callback is None else (lambda model: callback(f"loading {model}", 0, 1))
-        pipelines = (cache or PipelineCache()).get(request, models, on_load)
-        mode = sampling_mode(request)
-        for pipeline in pipelines:
-            pipeline.watermark = request.watermark
-            pipeline.sampling_mode = mode
-        if entry.is_video:
-            return _run_video(pipelines[0], request, callback)
-        return _run_image(pipelines, request, callback)
+        with (cache or PipelineCache()).use(request, models, on_load) as pipelines:
+            mode = sampling_mode(request)
+            for pipeline in pipelines:
+                pipeline.watermark = request.watermark
+                pipeline.sampling_mode = mode
+            if entry.is_video:
+                return _run_video(pipelines[0], request, callback)
+            return _run_image(pipelines, request, callback)
 
 
 def sampling_mode(request: Request) -> str:
@@ -105,8 +141,9 @@ def _run_image(pipelines: list, request: Request, callback: ProgressCallback | N
             tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
         samples = sample_images(pipelines, request, callback)
     defaults = pipelines[0].defaults
-    return save_images(samples, request.output, samples.parameters, output_size=defaults.get("output_size"),
-                       grid=bool(defaults.get("grid")))  # fmt: skip
+    loras = {"loras": recorded_loras(request.loras)} if request.loras else {}
+    return save_images(samples, request.output, {**samples.parameters, **loras},
+                       output_size=defaults.get("output_size"), grid=bool(defaults.get("grid")))  # fmt: skip
 
 
 def sample_images(pipelines: list, request: Request, callback: ProgressCallback | None = None) -> Samples:
@@ -175,4 +212,6 @@ def _recorded(request: Request) -> dict[str, Any]:
     given = request.given()
     for key in ("output", "ckpt", "refiner_ckpt", "device", "offload", "vram"):
         given.pop(key, None)
+    if request.loras:
+        given["loras"] = recorded_loras(request.loras)
     return {key: (Path(value).name if isinstance(value, Path) else value) for key, value in given.items()}

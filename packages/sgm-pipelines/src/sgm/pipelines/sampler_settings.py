@@ -14,6 +14,7 @@ from typing import Any
 
 from sgm.core.diffusion import samplers
 from sgm.core.diffusion.discretization import DiscardPenultimateSigmaWrapper
+from sgm.core.diffusion.sampler_names import SAMPLERS as SAMPLER_NAMES
 from sgm.core.diffusion.sampler_names import resolve_sampler, resolve_schedule
 from sgm.core.errors import SgmError
 from sgm.pipelines.turbo import TURBO_DISCRETIZATION, TurboSubstepDiscretization
@@ -36,6 +37,8 @@ SAMPLERS: Mapping[str, tuple[type, tuple[str, ...]]] = {
 }
 DISCRETIZATIONS = ("LegacyDDPMDiscretization", "EDMDiscretization", TURBO_DISCRETIZATION, "KarrasDiscretization",
                    "ExponentialDiscretization", "SGMUniformDiscretization", "NormalDiscretization")  # fmt: skip
+# The settings a sampler's name may bring besides its class (ComfyUI's "euler": no churn; "dpm_2": one sigma less).
+_NAMED_OPTIONS = ("s_churn", "s_tmin", "s_tmax", "s_noise", "eta", "order", "solver_type", "discard_penultimate_sigma")
 # Schedules over a DDPM-trained model's own timesteps or sigma range; an EDM-trained model has Karras's as EDM's.
 _DISCRETE_ONLY = ("ExponentialDiscretization", "SGMUniformDiscretization", "NormalDiscretization")
 # api.py's EDM schedule for the discrete (DDPM-trained) models: their own sigma range, rho 3.
@@ -97,6 +100,16 @@ class SamplerSettings:
         if "sampler" in changes:  # the options the previous sampler's name brought go with it
             changes = {"discard_penultimate_sigma": False, **changes}
         return dataclasses.replace(self, **changes)
+
+    def sampler_name(self) -> str:
+        """The name results record: one that gives these settings back through `replace(sampler=name)`, the class
+        name where it does, else the name users know that brought the other options (DPM2's dropped sigma, the
+        SDE sampler's Heun solver)."""
+        plain = dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self) if f.name in
+                                             _NAMED_OPTIONS})  # fmt: skip
+        names = [self.sampler, *(entry.name for entry in SAMPLER_NAMES if entry.sampler == self.sampler)]
+        same = (name for name in names if plain.replace(sampler=name, discretization=self.discretization) == self)
+        return next(same, self.sampler)
 
     @property
     def guided(self) -> bool:

@@ -129,3 +129,46 @@ def install_tiny_model(
     state = {key: tensor.detach().clone().contiguous() for key, tensor in engine.state_dict().items()}
     save_file(state, Path(checkpoints) / entry.file)
     return dataclasses.replace(entry, config=FileResource(str(config_path)), overrides=dict(defaults or {}))
+
+
+def put_in_hf_cache(cache: Path, repo: str, file: str, content: bytes | Path, commit: str = "0" * 40) -> Path:
+    """`file` of model repo `repo` placed in a Hugging Face cache folder as `huggingface_hub` lays it out
+    (`models--owner--name/blobs/<hash>`, `snapshots/<commit>/<file>` linking to the blob, `refs/main` naming the
+    commit); `content` is the bytes or a file to copy. Returns the snapshot path."""
+    import hashlib
+
+    data = content.read_bytes() if isinstance(content, Path) else content
+    repo_folder = Path(cache) / f"models--{repo.replace('/', '--')}"
+    blob = repo_folder / "blobs" / hashlib.sha256(data).hexdigest()
+    snapshot = repo_folder / "snapshots" / commit / file
+    for folder in (blob.parent, snapshot.parent, repo_folder / "refs"):
+        folder.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(data)
+    snapshot.symlink_to(Path("../..") / "blobs" / blob.name)  # relative, as huggingface_hub links them
+    (repo_folder / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def random_lora(
+    shapes: Mapping[str, list[int]], *, seed: int = 0, rank: int = 2, scale: float = 0.3, only: str = ""
+) -> dict:
+    """A kohya-format LoRA (`lora_unet_*`, `lora_te*_*` with `lora_down`, `lora_up`, `alpha`) with a random layer
+    for every matrix and 2-D kernel of the model of `shapes` (`{key: shape}`, official layout) whose key contains
+    `only`, as tensors to save (sgm.core.lora reads no 3-D convolution layers)."""
+    import torch
+
+    from sgm.core.lora import lora_slots
+
+    generator = torch.Generator().manual_seed(seed)
+    layers = {}
+    for name, slot in lora_slots(shapes).items():
+        if name.startswith("lora_") and only in slot.key and len(shapes[slot.key]) <= 4:  # kohya's names; the first for each weight (and row block)
+            layers.setdefault((slot.key, None if slot.rows is None else slot.rows.start), (name, slot))
+    tensors = {}
+    for name, slot in layers.values():
+        out, *rest = shapes[slot.key]
+        rows = out if slot.rows is None else slot.rows.stop - slot.rows.start
+        tensors[f"{name}.lora_down.weight"] = torch.randn((rank, *rest), generator=generator) * scale
+        tensors[f"{name}.lora_up.weight"] = torch.randn((rows, rank, *[1] * len(rest[1:])), generator=generator) * scale
+        tensors[f"{name}.alpha"] = torch.tensor(float(rank))
+    return tensors

@@ -1,7 +1,9 @@
 """The AUTOMATIC1111 routes through the real `webuiapi` client, against a launched server (page and API together)
 running the tiny models: txt2img, img2img, models and options, the samplers list, progress while a run goes on,
-interrupt; and bad values as a 422 naming the field."""
+interrupt; inpainting with a mask; and bad values as a 422 naming the field."""
 
+import base64
+import io
 import threading
 import time
 
@@ -116,7 +118,21 @@ def test_bad_values_are_a_422_naming_the_field(served, api, changes, field, mess
     assert detail["loc"][-1] == field and message in detail["msg"]
 
 
-def test_a_mask_is_refused_until_inpainting_exists(served, api):
-    body = {"init_images": ["iVBORw0KGgo="], "mask": "iVBORw0KGgo=", **SMALL}
-    answer = requests.post(f"{served.url}/sdapi/v1/img2img", json=body, timeout=60)
+def test_img2img_with_a_mask_inpaints(api, served):
+    """AUTOMATIC1111's `mask` (white = repaint) reaches the pipelines' inpainting; a mask that is not an image is a
+    422 naming the field."""
+    ramp = np.linspace(0, 255, 64 * 64 * 3).reshape(64, 64, 3).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:, 32:] = 255
+    result = api.img2img(images=[Image.fromarray(ramp)], mask_image=Image.fromarray(mask), prompt="a boat",
+                         denoising_strength=0.8, seed=3, cfg_scale=5, **SMALL)  # fmt: skip
+    assert len(result.images) == 1 and result.image.size == (64, 64)
+    body = {"init_images": [_png_base64(ramp)], "mask": "not base64!", **SMALL}
+    answer = requests.post(f"{served.url}/sdapi/v1/img2img", json=body, timeout=30)
     assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "mask"]
+
+
+def _png_base64(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()

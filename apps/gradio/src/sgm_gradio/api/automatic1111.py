@@ -178,11 +178,10 @@ def router(context: ApiContext, dependencies: list) -> APIRouter:
 
     @api.post("/img2img")
     def img2img(body: ImageToImageBody) -> dict[str, Any]:
-        if body.mask is not None:
-            raise FieldError("mask", "inpainting (mask) is not available yet: send init_images without a mask")
         folder = context.output_dir / "sdapi" / "uploads"
         image = saved_upload("init_images", body.init_images[0], folder, context.uploads)
-        request = build_request(context, body, init_image=image, strength=body.denoising_strength)
+        mask = None if body.mask is None else saved_upload("mask", body.mask, folder, context.uploads)  # white: repaint
+        request = build_request(context, body, init_image=image, mask=mask, strength=body.denoising_strength)
         return _generate(context, body, request)
 
     @api.get("/sd-models")

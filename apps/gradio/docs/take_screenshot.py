@@ -19,7 +19,8 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(args.url, wait_until="networkidle")
+        page.goto(args.url, wait_until="load")  # the page's heartbeat stream never lets the network idle
+        page.wait_for_timeout(3000)
         if args.generate:
             page.locator("#digits-generate").click()
             page.locator("#digits-result img").first.wait_for(state="visible", timeout=600_000)

@@ -31,7 +31,9 @@ def page(app_url):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(app_url, wait_until="networkidle")
+        # not "networkidle": the page keeps a heartbeat stream open (gradio's unload, which stops a closed tab's run)
+        page.goto(app_url, wait_until="load")
+        page.locator("#digits-generate").wait_for(state="attached", timeout=30_000)
         yield page
         browser.close()
 

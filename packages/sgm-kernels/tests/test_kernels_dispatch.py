@@ -156,3 +156,26 @@ def test_bad_norm_inputs_are_clear_errors():
         group_norm(torch.randn(1, 4, 2, 2), 3, backend="triton")
     with pytest.raises(ValueError, match="unknown activation"):
         group_norm(torch.randn(1, 4, 2, 2), 2, activation="gelu")
+
+
+def test_use_backend_holds_in_its_own_thread_only():
+    """A server runs requests on worker threads: one run's backend must not leak into another's."""
+    import threading
+
+    from sgm.kernels.backend import default_backend
+
+    inside, started, release = [], threading.Event(), threading.Event()
+
+    def worker():
+        with use_backend("math"):
+            inside.append(default_backend())
+            started.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert started.wait(10)
+    outside = default_backend()
+    release.set()
+    thread.join()
+    assert inside == ["math"] and outside != "math"

@@ -12,7 +12,8 @@ import torch
 BACKENDS = ("auto", "triton", "sdpa", "xformers", "math")
 ENV_VAR = "SGM_ATTENTION_BACKEND"
 
-_override: str | None = None
+# `use_backend`'s choice, per thread and task (a server's runs on other threads keep their own).
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("backend_override", default=None)
 _recording_graph: contextvars.ContextVar[bool] = contextvars.ContextVar("recording_graph", default=False)
 
 
@@ -24,20 +25,21 @@ def check_backend(name: str) -> str:
 
 def default_backend() -> str:
     """The backend that `backend="auto"` stands for: `use_backend(...)`, then $SGM_ATTENTION_BACKEND, then auto."""
-    if _override is not None:
-        return _override
+    override = _override.get()
+    if override is not None:
+        return override
     return check_backend(os.environ.get(ENV_VAR, "auto") or "auto")
 
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Run every attention and norm call inside the block with `name` (e.g. to compare backends on one model)."""
-    global _override
-    previous, _override = _override, check_backend(name)
+    """Run every attention and norm call inside the block with `name` (e.g. to compare backends on one model); the
+    choice holds in this thread (or task) only."""
+    token = _override.set(check_backend(name))
     try:
         yield
     finally:
-        _override = previous
+        _override.reset(token)
 
 
 @functools.cache

@@ -3,44 +3,29 @@ UNet; sgm.pipelines.testing). A random autoencoder's decoder mixes the whole ima
 kept region is compared in the latents, recorded as the pipeline finishes."""
 
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from sgm.pipelines import catalog
 from sgm.pipelines.image import ImagePipeline
-from sgm.pipelines.testing import install_tiny_model
 from sgm_cli.main import main
 
 WIDTH, HEIGHT = 192, 128  # latents 24 x 16
 MODELS = ("sd-2.1", "sdxl-base")
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-inpainting-models")
-    entries = {name: install_tiny_model(name, folder / "checkpoints", folder / "configs") for name in MODELS}
-    return folder / "checkpoints", entries
-
-
 @pytest.fixture
-def workdir(tmp_path, monkeypatch, tiny_models):
-    """./checkpoints holds the tiny models, the catalog points at them; init.png and masks keeping the left part."""
-    checkpoints, entries = tiny_models
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(catalog.CHECKPOINT_DIR_ENV, raising=False)
-    (tmp_path / "checkpoints").symlink_to(checkpoints, target_is_directory=True)
-    monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(dict(catalog.CATALOG) | entries))
+def workdir(workdir):
+    """conftest's working directory with the tiny models, plus init.png and masks keeping the left part."""
     blocks = np.random.default_rng(0).integers(0, 256, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
     Image.fromarray(blocks.repeat(8, axis=0).repeat(8, axis=1)).save("init.png")
     for name, column in (("black", WIDTH), ("half", WIDTH // 2), ("white", 0)):
         mask = np.zeros((HEIGHT, WIDTH), np.uint8)
         mask[:, column:] = 255
         Image.fromarray(mask).save(f"{name}.png")
-    return tmp_path
+    return workdir
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ layout (from the file's header, before anything large is read), the model built 
 tensors assigned in the requested dtype, `optimize_for_inference` applied, and the models it works with (SV4D's
 SV3D reference views) found and checked before the first large load."""
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -171,14 +172,17 @@ def build_pipeline(
 ):
     """The pipeline of a full config (tests' tiny models) with freshly initialized weights, or those of `checkpoint`
     (a file or a state dict with the config's layout, loaded strictly); `options` as `wrap_engine`'s. Not optimized
-    for inference, so a test may still change its weights."""
+    for inference, so a test may still change its weights. On `device="meta"` every tensor is shape-only, as the
+    memory planner builds catalog models."""
+    from sgm.core.checkpoint.empty import empty_parameters
     from sgm.core.config import instantiate
 
     config = OmegaConf.create(config)
     model = OmegaConf.to_container(config.model, resolve=True)
     model["params"].pop("sampler_config", None)
     device = check_device(device)
-    engine = instantiate(model)
+    with empty_parameters() if device.type == "meta" else contextlib.nullcontext():
+        engine = instantiate(model)
     if checkpoint is not None:
         load_checkpoint_into(engine, checkpoint)
     engine = engine.to(device)

@@ -1,5 +1,5 @@
 """A real browser: headless Debian Chromium driven by Playwright loads the page, generates digits, sees the images,
-paints an inpainting mask."""
+paints an inpainting mask, loads a prompt list file and generates its lines."""
 
 import os
 import re
@@ -68,6 +68,22 @@ def test_picking_a_model_shows_its_own_settings(page):
     tab.get_by_text("Sampler", exact=True).first.click()  # open the accordion
     assert tab.get_by_label("number input for Steps").input_value() == "1"  # Turbo: one step, no guidance
     assert tab.get_by_label("number input for Guidance scale (1 = no guidance)").input_value() == "1"
+
+
+def test_a_loaded_prompt_list_file_generates_its_lines(page, tmp_path):
+    lines = ['{"prompt": "a red fox", "steps": 1, "width": 256, "height": 256}',
+             '{"prompt": "a lighthouse", "seed": 9, "steps": 1, "width": 256, "height": 320}']  # fmt: skip
+    (tmp_path / "prompts.jsonl").write_text("\n".join(lines) + "\n")
+    tab = page.locator("#txt2img-tab")
+    page.get_by_role("tab", name="Text to image").click()
+    tab.get_by_text("Prompt list (instead of the prompt)").click()
+    tab.locator("input[type=file]").set_input_files(tmp_path / "prompts.jsonl")
+    sync_api.expect(tab.get_by_role("textbox", name="Prompt list")).to_have_value("\n".join(lines) + "\n",
+                                                                              timeout=30_000)  # fmt: skip
+    page.locator("#txt2img-generate").click()
+    params = page.locator("#txt2img-params")
+    params.get_by_text("a lighthouse", exact=False).first.wait_for(timeout=60_000)
+    sync_api.expect(page.locator("#txt2img-result img")).to_have_count(2, timeout=30_000)
 
 
 def test_strokes_painted_in_the_mask_editor_repaint_that_part(page, tmp_path):

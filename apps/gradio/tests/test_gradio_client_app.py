@@ -15,7 +15,7 @@ from PIL import Image
 DIGITS_ARGS = {"digit": "7", "num_samples": 3, "sampler": "EulerEDMSampler", "steps": 4, "guidance": 3.0}
 ON_CPU = {"device": "cpu", "dtype": "fp32", "attention": "auto"}  # how the test app runs, recorded with each result
 NO_LORAS = {"headers": ["LoRA file", "weight"], "data": [["", 0]], "metadata": None}
-TXT2IMG_ARGS = ("a cat", "", 512, 512, 1, "EulerEDMSampler", 4, 5.0, False, 0.15, NO_LORAS, 1)
+TXT2IMG_ARGS = ("a cat", "", "", 512, 512, 1, "EulerEDMSampler", 4, 5.0, False, 0.15, NO_LORAS, 1)
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def test_bad_image_uploads_get_a_clear_message(client, tmp_path, name, content, 
     upload = tmp_path / name
     upload.write_bytes(content)
     with pytest.raises(AppError, match=message):
-        client.predict("sdxl-base", handle_file(upload), None, "a cat", "", 0.5, 1, "EulerEDMSampler", 2, 5.0, False,
-                       0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip
+        client.predict("sdxl-base", handle_file(upload), None, "a cat", "", "", 0.5, 1, "EulerEDMSampler", 2, 5.0,
+                       False, 0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip
 
 
 def test_image_to_video_returns_a_playable_mp4(client, tmp_path):

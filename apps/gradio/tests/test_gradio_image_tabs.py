@@ -25,9 +25,9 @@ def lora_table(*rows) -> dict:
 def txt2img_args(model="sd-2.1", negative="", sampler="EulerEDMSampler", steps=1, guidance=5.0, refiner=False,
                  loras=()):  # fmt: skip
     """The /txt2img inputs in the tab's order, by name."""
-    return {"model": model, "prompt": "a red cube", "negative_prompt": negative, "width": SIDE, "height": SIDE,
-            "num_samples": 1, "sampler": sampler, "steps": steps, "guidance": guidance, "refiner": refiner,
-            "refiner_strength": 0.5, "loras": lora_table(*loras), "seed": 7}  # fmt: skip
+    return {"model": model, "prompt": "a red cube", "negative_prompt": negative, "prompt_list": "", "width": SIDE,
+            "height": SIDE, "num_samples": 1, "sampler": sampler, "steps": steps, "guidance": guidance,
+            "refiner": refiner, "refiner_strength": 0.5, "loras": lora_table(*loras), "seed": 7}  # fmt: skip
 
 
 def pixels(gallery) -> list[np.ndarray]:
@@ -71,8 +71,9 @@ def test_img2img_keeps_the_input_size_at_the_given_strength_then_refines(client,
     Image.new("RGB", (128, 64), (40, 90, 200)).save(tmp_path / "blue.png")
     recorder.stages.clear()
     args = {"model": "sdxl-base", "image": handle_file(tmp_path / "blue.png"), "mask": None, "prompt": "a boat",
-            "negative_prompt": "fog", "strength": 0.6, "num_samples": 2, "sampler": "EulerEDMSampler", "steps": 2,
-            "guidance": 4.0, "refiner": True, "refiner_strength": 0.3, "loras": lora_table(), "seed": 3}  # fmt: skip
+            "negative_prompt": "fog", "prompt_list": "", "strength": 0.6, "num_samples": 2,
+            "sampler": "EulerEDMSampler", "steps": 2, "guidance": 4.0, "refiner": True, "refiner_strength": 0.3,
+            "loras": lora_table(), "seed": 3}  # fmt: skip
     gallery, _, params = client.predict(*args.values(), api_name="/img2img")
     assert [image.shape for image in pixels(gallery)] == [(64, 128, 3)] * 2
     assert params["image"] == "blue.png" and params["strength"] == 0.6

@@ -11,8 +11,8 @@ from PIL import Image
 cli = pytest.importorskip("sgm_cli.main", reason="the CLI app is not installed")
 
 WIDTH, HEIGHT = 128, 64
-SETTINGS = {"prompt": "a boat", "negative_prompt": "", "strength": 0.8, "num_samples": 1, "sampler": "EulerEDMSampler",
-            "steps": 2, "guidance": 4.0, "refiner": False, "refiner_strength": 0.3,
+SETTINGS = {"prompt": "a boat", "negative_prompt": "", "prompt_list": "", "strength": 0.8, "num_samples": 1,
+            "sampler": "EulerEDMSampler", "steps": 2, "guidance": 4.0, "refiner": False, "refiner_strength": 0.3,
             "loras": {"headers": ["LoRA file", "weight"], "data": [["", 0]], "metadata": None}, "seed": 3}  # fmt: skip
 
 

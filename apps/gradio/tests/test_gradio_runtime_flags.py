@@ -35,7 +35,7 @@ def test_models_run_on_the_chosen_device_dtype_and_kernels(client, monkeypatch):
 
     math_attention = kernels.attention_math
     monkeypatch.setattr(kernels, "attention_math", counted_math)
-    args = ("sd-2.1", "a cube", "", 256, 256, 1, "EulerEDMSampler", 1, 5.0, False, 0.15, NO_LORAS, 1)
+    args = ("sd-2.1", "a cube", "", "", 256, 256, 1, "EulerEDMSampler", 1, 5.0, False, 0.15, NO_LORAS, 1)
     gallery, _, params = client.predict(*args, api_name="/txt2img")
     assert np.asarray(Image.open(gallery[0]["image"])).shape == (256, 256, 3)
     assert {key: params[key] for key in ("device", "dtype", "attention")} == {"device": "cpu", "dtype": "bf16",
@@ -48,5 +48,5 @@ def test_an_upload_over_max_upload_mb_is_refused_clearly(client, tmp_path):
     noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     Image.fromarray(noise).save(tmp_path / "noise.png")  # about 48 KB of incompressible pixels
     with pytest.raises(AppError, match=r"noise\.png is 0\.0\d+ MB; the limit is 0\.01 MB"):
-        client.predict("sdxl-base", handle_file(tmp_path / "noise.png"), None, "a cat", "", 0.5, 1, "EulerEDMSampler",
-                       1, 5.0, False, 0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip
+        client.predict("sdxl-base", handle_file(tmp_path / "noise.png"), None, "a cat", "", "", 0.5, 1,
+                       "EulerEDMSampler", 1, 5.0, False, 0.15, NO_LORAS, 1, api_name="/img2img")  # fmt: skip

@@ -1,8 +1,11 @@
-"""The controls tabs share: sampler settings, image size, LoRAs, video options, and the SV3D camera-orbit editor."""
+"""The controls tabs share: prompts and prompt lists, sampler settings, image size, LoRAs, video options, and the SV3D
+camera-orbit editor."""
 
 import gradio as gr
 from sgm.pipelines import SAMPLERS
 from sgm.video.camera import orbit_azimuths
+
+from sgm_gradio.prompt_lists import list_file_text
 
 ORBIT_FRAMES = 21  # SV3D renders 21 views
 
@@ -30,6 +33,24 @@ def prompt_controls() -> dict:
         "prompt": gr.Textbox(label="Prompt", lines=2, placeholder="a lighthouse at dusk, oil painting"),
         "negative_prompt": gr.Textbox(label="Negative prompt", lines=1),
     }
+
+
+def prompt_list_controls() -> dict:
+    """A list box for many generations in one run (a line each, as `sgm sample --prompts`), and a button that loads
+    a .txt / .jsonl file into it."""
+    with gr.Accordion("Prompt list (instead of the prompt)", open=False):
+        text = gr.Textbox(
+            label="Prompt list",
+            info="One generation per line: a prompt, or a JSON object with `prompt` and that line's options (seed, "
+            "width, height, negative_prompt, steps, ...). The n-th prompt's seed is Seed + n - 1 unless it sets one; "
+            "the other controls are every line's defaults.",
+            lines=4,
+            max_lines=20,
+            placeholder='a red fox in snow\n{"prompt": "a lighthouse", "seed": 7, "negative_prompt": "fog"}',
+        )
+        load = gr.UploadButton("Load a .txt or .jsonl file", file_types=[".txt", ".jsonl"], size="sm")
+        load.upload(list_file_text, load, text, api_name=False, queue=False)
+    return {"prompt_list": text}
 
 
 def size_controls(width: int = 1024, height: int = 1024) -> dict:

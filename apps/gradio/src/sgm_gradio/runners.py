@@ -1,5 +1,6 @@
-"""The app's runs, one method per tab: each builds one `sgm.pipelines.Request` and calls `sgm.pipelines.run`, as the
-CLI does, so the same request gives the same files from either app. Uploads are checked here before any model loads;
+"""The app's runs, one method per tab: each builds one `sgm.pipelines.Request` (with a prompt list, one a line, as
+`sgm sample --prompts` does) and calls `sgm.pipelines.run`, as the CLI does, so the same request gives the same files
+from either app. Uploads are checked here before any model loads;
 every step of every stage reports to `hooks.step`, which also ends a stopped run. Loaded pipelines stay loaded while
 the next run needs the same models."""
 
@@ -11,6 +12,7 @@ from typing import Any
 from sgm_gradio.job_queue import JobQueue
 from sgm_gradio.jobs import RunHooks
 from sgm_gradio.outputs import RunOutput
+from sgm_gradio.prompt_lists import list_requests
 from sgm_gradio.uploads import UploadLimits, load_image, load_video_frames
 
 DTYPES = ("fp32", "fp16", "bf16")  # what both the image and the video pipelines take
@@ -84,15 +86,22 @@ run loaded)."""
         return {"digits": self.digits, "txt2img": self.txt2img, "img2img": self.img2img, "img2vid": self.img2vid,
                 "orbit": self.orbit, "vid2_4d": self.vid2_4d}  # fmt: skip
 
-    def _run(self, tab: str, hooks: RunHooks, *, video: bool = False, **fields: Any) -> RunOutput:
+    def _run(self, tab: str, hooks: RunHooks, *, video: bool = False, prompt_list: str | None = None,
+             **fields: Any) -> RunOutput:  # fmt: skip
+        """Runs the request `fields` make, or with a `prompt_list`, each of its lines' requests in line order (all
+        checked before the first runs)."""
         from sgm.pipelines import Request
         from sgm.pipelines.outputs import GRID_STEM
 
         request = Request(output=self.output_dir / tab, device=self.runtime.device, dtype=self.runtime.dtype,
                           compile=self.runtime.compile, **fields)  # fmt: skip
-        paths = self.queue.run(request, hooks.step)
-        # The gallery lays the images out itself; the grid picture stays in the output folder.
-        media = [path for path in paths if path.suffix != ".json" and not path.name.startswith(GRID_STEM)]
+        requests = list_requests(prompt_list, request) or [request]
+        media = []
+        for number, line in enumerate(requests, start=1):
+            step = hooks.step if len(requests) == 1 else _in_list(hooks.step, number, len(requests))
+            # The gallery lays the images out itself; the grid picture stays in the output folder.
+            media += [path for path in self.queue.run(line, step)
+                      if path.suffix != ".json" and not path.name.startswith(GRID_STEM)]  # fmt: skip
         info = _placement(self.cache.loaded()[0])
         return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)
 
@@ -103,7 +112,8 @@ run loaded)."""
 
         from sgm.pipelines import Request, plan
 
-        def planned(tab: str, hooks: Any, *, video: bool = False, **fields: Any) -> str:
+        def planned(tab: str, hooks: Any, *, video: bool = False, prompt_list: str | None = None, **fields: Any) -> str:
+            # with a prompt list: the plan of the tab's own settings, which its lines may change
             chosen = plan(Request(device=self.runtime.device, dtype=self.runtime.dtype, **fields))
             return f"```\n{chosen.table()}\n```"
 
@@ -131,7 +141,8 @@ run loaded)."""
         return self._run(
             "txt2img", hooks, model=model, prompt=settings["prompt"], negative_prompt=settings["negative_prompt"],
             width=int(settings["width"]), height=int(settings["height"]), num=int(settings["num_samples"]),
-            **_sampling(settings), **self._refiner(model, settings), **_loras(settings),
+            prompt_list=settings.get("prompt_list"), **_sampling(settings), **self._refiner(model, settings),
+            **_loras(settings),
         )  # fmt: skip
 
     def img2img(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
@@ -140,8 +151,8 @@ run loaded)."""
         return self._run(
             "img2img", hooks, model=model, init_image=image, mask=mask, prompt=settings["prompt"],
             negative_prompt=settings["negative_prompt"], strength=float(settings["strength"]),
-            num=int(settings["num_samples"]), **_sampling(settings), **self._refiner(model, settings),
-            **_loras(settings),
+            num=int(settings["num_samples"]), prompt_list=settings.get("prompt_list"), **_sampling(settings),
+            **self._refiner(model, settings), **_loras(settings),
         )  # fmt: skip
 
     def img2vid(self, model: str, settings: dict[str, Any], hooks: RunHooks) -> RunOutput:
@@ -205,6 +216,11 @@ def _video_options(settings: dict[str, Any]) -> dict[str, Any]:
     return {"num_frames": int(settings["num_frames"]), "steps": int(settings["steps"]),
             "cond_aug": float(settings["cond_aug"]), "decoding_t": int(settings["decoding_t"]),
             "seed": int(settings["seed"])}  # fmt: skip
+
+
+def _in_list(step: Callable[[str, int, int], None], number: int, count: int) -> Callable[[str, int, int], None]:
+    """`step` with the stage named by its place in a prompt list ("sampling, prompt 2 of 5")."""
+    return lambda stage, i, total: step(f"{stage}, prompt {number} of {count}", i, total)
 
 
 def _placement(pipeline: Any) -> dict[str, str]:

@@ -25,6 +25,7 @@ def _digits_controls() -> dict:
 def _text_to_image_controls() -> dict:
     return {
         **controls.prompt_controls(),
+        **controls.prompt_list_controls(),
         **controls.size_controls(),
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
         **controls.sampler_controls(steps=40, guidance=5.0),
@@ -42,6 +43,7 @@ def _image_to_image_controls() -> dict:
         "image": image,
         "mask": mask,
         **controls.prompt_controls(),
+        **controls.prompt_list_controls(),
         "strength": gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Strength (how much to change)"),
         "num_samples": gr.Slider(1, 8, value=1, step=1, label="Samples"),
         **controls.sampler_controls(steps=40, guidance=5.0),

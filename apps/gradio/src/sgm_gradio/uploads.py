@@ -1,4 +1,5 @@
-"""Checks on what users upload: file type, file size, image size and video frame count, each with one clear line.
+"""Checks on what users upload: file type, file size, image size, video frame count and text encoding, each with one
+clear line.
 Sizes and frame counts are read from the file's header and container before any pixel is decoded."""
 
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov")
+TEXT_SUFFIXES = (".txt", ".jsonl")  # prompt lists
 
 
 class UploadError(ValueError):
@@ -70,6 +72,15 @@ def load_video_frames(path: str | Path | None, limits: UploadLimits = UploadLimi
     except SgmError as error:
         raise _upload_error(error, path) from None
     return [_on_white(frame) for frame in frames]
+
+
+def load_text(path: str | Path | None, limits: UploadLimits = UploadLimits()) -> str:
+    """The uploaded text file (a prompt list) as text, after checking its type and size; it must be UTF-8."""
+    path = _checked_path(path, "a prompt list", TEXT_SUFFIXES, limits)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UploadError(f"{path.name} is not UTF-8 text: save the prompt list as UTF-8.") from None
 
 
 def _upload_error(error: Exception, path: Path) -> UploadError:

@@ -7,7 +7,7 @@ import pytest
 
 from sgm.core.errors import SgmError
 from sgm.pipelines import Request, catalog
-from sgm.pipelines.prompt_lists import line_requests, line_seed, read_prompt_list
+from sgm.pipelines.prompt_lists import line_requests, line_seed, parse_prompt_list, read_prompt_list
 from sgm.pipelines.seeds import MAX_SEED
 
 
@@ -86,3 +86,12 @@ def test_an_empty_or_missing_list_is_one_line(tmp_path):
         read_prompt_list(write(tmp_path, "\n  \n"))
     with pytest.raises(SgmError, match="cannot read the prompt list"):
         read_prompt_list(tmp_path / "absent.txt")
+
+
+def test_a_list_given_as_text_reads_as_its_file_does(tmp_path):
+    """The web app's list box: the same lines as the file, nothing for blank text, errors named by its source."""
+    text = 'a red fox\n\n{"prompt": "a lighthouse", "seed": 9}\n'
+    assert parse_prompt_list(text, "prompt list") == read_prompt_list(write(tmp_path, text))
+    assert parse_prompt_list(" \n\n") == []
+    with pytest.raises(SgmError, match=r"^prompt list line 2: not valid JSON"):
+        parse_prompt_list('ok\n{"prompt": "x",}\n')

@@ -45,6 +45,15 @@ def read_prompt_list(path: str | Path) -> list[PromptLine]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SgmError(f"cannot read the prompt list {path}: {error}") from None
+    lines = parse_prompt_list(text, path)
+    if not lines:
+        raise SgmError(f"the prompt list {path} has no prompts: write one prompt (or JSON object) per line")
+    return lines
+
+
+def parse_prompt_list(text: str, source: str | Path = "prompt list") -> list[PromptLine]:
+    """The generations of a list's `text` (none when it is blank); a malformed line is an SgmError naming `source`
+    (the file, or what holds the text) and the line."""
     lines = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -52,10 +61,8 @@ def read_prompt_list(path: str | Path) -> list[PromptLine]:
         try:
             fields = _json_fields(line) if line.lstrip().startswith("{") else {"prompt": line.strip()}
         except SgmError as error:
-            raise SgmError(f"{path} line {number}: {error}") from None
+            raise SgmError(f"{source} line {number}: {error}") from None
         lines.append(PromptLine(number, len(lines), fields))
-    if not lines:
-        raise SgmError(f"the prompt list {path} has no prompts: write one prompt (or JSON object) per line")
     return lines
 
 

@@ -2,7 +2,7 @@
 same process, bf16, random weights (timing does not depend on the values; both sides are the official
 architectures at full size).
 
-    python packages/sgm-pipelines/bench/gpu_e2e.py --json out.json     # on a CUDA machine; see run_gpu_e2e.sh
+    python packages/sgm-pipelines/bench/gpu_e2e.py --json out.json     # on a CUDA machine; see run_gpu_bench.sh
     python packages/sgm-pipelines/bench/gpu_e2e.py --smoke              # the same code, tiny models, on the CPU
 
 SDXL: the UNet step at batch 2 (guidance) on 128x128 latents with 77 text tokens, and a whole 1024x1024 image (30

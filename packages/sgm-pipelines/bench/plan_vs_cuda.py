@@ -2,7 +2,9 @@
 offloading's placements on a real accelerator. Prepared to run in one call on a GPU machine (no checkpoints
 needed: random weights of the full configs, built from the catalog on the device):
 
-    uv run python packages/sgm-pipelines/bench/plan_vs_cuda.py [--dtype bf16] [--models sdxl-base svd-xt ...]
+    python packages/sgm-pipelines/bench/plan_vs_cuda.py [--dtype bf16] [--models sdxl-base svd-xt ...]
+
+(on the GPU machine, through run_gpu_bench.sh plan_vs_cuda, which installs the carried wheels first)
 
 Each stage runs the same probe the plan runs on the meta device (`stage_probes`), with all weights on the device
 (offload none, each model's own chunking); a stage's measured peak is the CUDA allocator's peak over the stage

@@ -147,9 +147,10 @@ def candidate_settings(entry: catalog.ModelEntry, request: Request) -> list[Runt
 
     Splitting the guidance batch comes before any offloading: it costs two half-batch network calls per step instead
     of one (a few percent where half the batch still fills the device), while offloading moves gigabytes of weights
-    over the host link per stage ("model") or per step ("sequential"). At one offloading, the chunkings are tried
-    with the whole batch, then with the split: a split saves memory only in the sampling step and a chunking only in
-    the VAE's stages, so the first that fits takes each only where its stage needs it."""
+    over the host link per stage ("model") or per step ("sequential", which with a split streams them twice). At one
+    offloading, the chunkings are tried with the whole batch, then with the split: a split saves memory only in the
+    sampling step and a chunking only in the VAE's stages, so the first that fits takes each only where its stage
+    needs it."""
     offloads = [request.offload] if request.offload is not None else list(OFFLOAD_MODES)
     splits = [request.split_guidance] if request.split_guidance is not None else [False, True]
     if not entry.is_video:

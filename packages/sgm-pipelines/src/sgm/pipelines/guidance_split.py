@@ -3,9 +3,10 @@ the other, instead of once on the whole batch; the outputs concatenated are what
 
 Every sample of the batch takes its own path through the network (convolutions, norms and attention never mix rows;
 a video network's temporal layers mix the frames of one video, and each half holds whole videos), so the result is
-the joined call's; the CPU kernels give it bit for bit (tests/test_guidance_split.py). A step's activations are then
-those of half the batch: about half its memory, for a little speed (two calls of half the batch fill a GPU less
-than one).
+the joined call's up to rounding: a matrix product of a few rows (the timestep embedding's) may round differently
+at another batch size (tests/test_guidance_split.py: equal to fp64 rounding). A step's activations are then those
+of half the batch: about half its memory, for a little speed (two calls of half the batch fill a GPU less than one;
+with sequential offloading the blocks are streamed twice).
 """
 
 from collections.abc import Callable, Mapping

@@ -2,7 +2,8 @@
 
 import json
 
-from sgm_cli.main import main
+from sgm_cli.commands import sample
+from sgm_cli.main import build_parser, main
 
 
 def test_plan_json_has_the_contract_keys(capsys, tmp_path, monkeypatch):
@@ -22,3 +23,19 @@ def test_plan_table_and_refused_options(capsys):
     assert "offload none" in out
     assert main(["plan", "--model", "svd", "--vae-tiling", "--device", "cpu"]) == 2
     assert "takes no vae_tiling" in capsys.readouterr().err
+
+
+def test_split_guidance_reaches_the_request_and_halves_the_planned_step(capsys):
+    def request(*options):
+        return sample.build_request(build_parser().parse_args(["sample", *options]))
+
+    assert request("--split-guidance").split_guidance is True
+    assert request("--no-split-guidance").split_guidance is False
+    assert request().split_guidance is None  # the plan chooses
+    steps = {}
+    for flag in ("--no-split-guidance", "--split-guidance"):
+        assert main(["plan", "--model", "sd-2.1", "--device", "cpu", "--dtype", "bf16", flag, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["settings"]["split_guidance"] is (flag == "--split-guidance")
+        steps[flag] = next(s["activation_bytes"] for s in result["stages"] if s["name"] == "sampling step")
+    assert steps["--split-guidance"] < steps["--no-split-guidance"]

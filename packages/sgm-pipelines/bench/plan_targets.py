@@ -10,7 +10,7 @@ import time
 from sgm.pipelines import Request, catalog, plan
 from sgm.pipelines.planning import GB
 
-# (what the issue asks, model, budget in GB, the offload modes allowed)
+# (what the issue asks, model, budget in GB, the offload modes allowed, fastest first)
 TARGETS = [
     ("SVD-XT 25 x 576x1024 in 24 GB without CPU offloading", "svd-xt", 24, ("none",)),
     ("SV4D 2.0 in 24 GB without CPU offloading", "sv4d2", 24, ("none",)),
@@ -26,8 +26,10 @@ def main() -> int:
     failed = 0
     for what, model, budget, modes in TARGETS:
         start = time.perf_counter()
-        chosen = min((plan(Request(model=model, dtype="bf16", device="cpu", offload=mode), budget_bytes=budget * GB)
-                      for mode in modes), key=lambda p: (not p.fits, p.peak_bytes))  # fmt: skip
+        plans = [plan(Request(model=model, dtype="bf16", device="cpu", offload=mode), budget_bytes=budget * GB)
+                 for mode in modes]  # fmt: skip
+        # the fastest mode that fits (modes are listed fastest first), else the smallest peak
+        chosen = next((p for p in plans if p.fits), min(plans, key=lambda p: p.peak_bytes))
         failed += not chosen.fits
         print(f"| {what} | {chosen.settings.describe()} | {chosen.peak_bytes / GB:.2f} GB | "
               f"{'yes' if chosen.fits else 'no'} |")  # fmt: skip

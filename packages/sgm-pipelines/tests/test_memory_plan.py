@@ -5,19 +5,15 @@ from types import MappingProxyType
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
-from sgm.core.checkpoint.empty import empty_parameters
-from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
 from sgm.pipelines import Request, build_pipeline, catalog, plan, run, running
-from sgm.pipelines.loading import wrap_engine
 from sgm.pipelines.memory_measurement import measured_activations
 from sgm.pipelines.offloading import HOME, Offloader
 from sgm.pipelines.planning import GB, probe_activations
 from sgm.pipelines.stage_probes import ProbeShape
-from sgm.pipelines.testing import install_tiny_model, tiny_image_config
+from sgm.pipelines.testing import install_tiny_model, meta_pipeline, tiny_image_config
 from sgm.pipelines.vae_tiling import VAE_TILE, tiled_vae_decoding
 from sgm.video.testing import make_tiny_config
 
@@ -32,16 +28,6 @@ TINY = {
 # CPU kernels' scratch the plan does not model (the attention kernel's per-thread blocks, small reorders): a few
 # hundred KiB, a constant that only matters at tiny sizes (bench/plan_vs_cpu.py checks mid sizes to 15%).
 SCRATCH = 2**19
-
-
-def meta_pipeline(config, name):
-    model = OmegaConf.to_container(config.model, resolve=True)
-    model["params"].pop("sampler_config", None)
-    with empty_parameters():
-        engine = instantiate(model)
-    sampling = OmegaConf.to_container(config.sampling, resolve=True)
-    return wrap_engine(engine.to("meta").eval(), sampling, config.model.params.get("sampler_config"), name=name,
-                       device="meta")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -47,6 +47,25 @@ def test_identity_guider_passes_everything_through():
     assert IdentityGuider()(x, s) is x
 
 
+@pytest.mark.parametrize("guider", [VanillaCFG(5.0), LinearPredictionGuider(2.0, 2, additional_cond_keys="cond_view")])
+def test_halves_give_back_the_uncond_and_cond_calls_the_batch_joins(guider):
+    x, s = torch.randn(2, 4), torch.tensor([3.0, 3.0])
+    c = {"crossattn": torch.randn(2, 5, 8), "cond_view": torch.randn(3, 4), "indicator": torch.ones(1, 2), "frames": 2}
+    uc = {key: torch.randn_like(value) if isinstance(value, torch.Tensor) else value for key, value in c.items()}
+    halves = guider.halves(*guider.prepare_inputs(x, s, c, uc))
+    assert len(halves) == 2
+    for (x_half, s_half, c_half), given in zip(halves, (uc, c)):
+        assert torch.equal(x_half, x) and torch.equal(s_half, s) and c_half.keys() == c.keys()
+        for key, value in c_half.items():  # a batched key's own half; a shared one is cond's, in both calls
+            expected = given[key] if key in guider.batched_keys else c[key]
+            assert value is expected or torch.equal(value, expected), key
+
+
+def test_a_batch_without_guidance_is_its_own_only_half():
+    x, s, c = torch.randn(2, 4), torch.ones(2), {"crossattn": torch.ones(2, 3)}
+    assert IdentityGuider().halves(x, s, c) == [(x, s, c)]
+
+
 def test_linear_guider_scale_rises_from_min_to_max_per_frame():
     guider = LinearPredictionGuider(max_scale=3.0, num_frames=5, min_scale=1.0)
     assert guider.scale.dtype == torch.float32 and guider.scale.shape == (1, 5)

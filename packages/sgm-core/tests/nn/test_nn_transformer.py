@@ -82,6 +82,10 @@ def test_constant_context_reuses_keys_and_values_for_an_equal_context_only():
         torch.testing.assert_close(attn(x, inference_ctx), other_expected)
         torch.testing.assert_close(attn(x, 2 * ctx), other_expected)
     assert len(calls) == 7
+    attn.to("meta")
+    with torch.no_grad(), constant_context():  # shapes only: no values to compare, each context projected anew
+        attn(x.to("meta"), ctx.to("meta")), attn(x.to("meta"), ctx.to("meta"))
+    assert len(calls) == 9
 
 
 def test_geglu_and_feedforward():

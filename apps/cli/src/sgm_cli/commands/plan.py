@@ -10,7 +10,8 @@ from sgm_cli.commands import sample
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="the memory each stage needs and the options (offloading, VAE chunks or tiles) chosen to fit",
+        help="the memory each stage needs and the options (offloading, guidance split, VAE chunks or tiles) chosen "
+        "to fit",
         description="Plan a generation's device memory: per stage (conditioning, VAE encode, one sampling step with "
         "its guidance batch, VAE decode) the weights on the device, the activations and the peak, computed by "
         "running the model's real modules on shape-only tensors. Takes the options of `sgm sample`; the fastest "

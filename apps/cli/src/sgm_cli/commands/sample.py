@@ -80,6 +80,9 @@ def _add_memory_arguments(parser: argparse.ArgumentParser) -> None:
     add = group.add_argument
     add("--offload", choices=OFFLOAD_MODES, help="none: every weight on the device; model: each component (text "
         "encoders, UNet, VAE) on the device only while it runs; sequential: the UNet's blocks streamed one by one")
+    add("--split-guidance", action=argparse.BooleanOptionalAction, default=None, help="call the network once on "
+        "the unconditional and once on the conditional half of the guidance batch instead of once on both: about "
+        "half a sampling step's activation memory for a little speed, the same result")
     add("--vae-tiling", action=argparse.BooleanOptionalAction, default=None, help="decode images in overlapping "
         "tiles (less memory, a small blend at the seams)")
     add("--vram", type=float, metavar="GB", help="device memory to fit in, in GB of 2^30 bytes (default: the "
@@ -145,8 +148,9 @@ def build_request(args: argparse.Namespace):
         elevations_deg=_one_or_many(args.elevations_deg), azimuths_deg=_one_or_many(args.azimuths_deg, keep=True),
         remove_bg=args.remove_bg, image_frame_ratio=args.image_frame_ratio, encoding_t=args.encoding_t,
         decoding_t=args.decoding_t, format=args.format, ckpt=args.ckpt, device=args.device, dtype=args.dtype,
-        attention=args.attention, compile=args.compile, offload=args.offload, vae_tiling=args.vae_tiling,
-        vram=args.vram, loras=tuple(parse_lora_spec(spec) for spec in args.loras) if args.loras else None,
+        attention=args.attention, compile=args.compile, offload=args.offload, split_guidance=args.split_guidance,
+        vae_tiling=args.vae_tiling, vram=args.vram,
+        loras=tuple(parse_lora_spec(spec) for spec in args.loras) if args.loras else None,
     )  # fmt: skip
     given = {key: value for key, value in fields.items() if value is not None}
     flags = {"watermark": not args.no_watermark, "allow_pickle": args.allow_pickle, "lora_merge": args.lora_merge}

@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from sgm.core.diffusion.guiders import Guider
 from sgm.core.errors import SgmError
 from sgm.core.inference import constant_context
 from sgm.kernels import graph_launches
+from sgm.pipelines.guidance_split import GuidanceHalves
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "none", "graphs", "compile")
@@ -35,9 +37,15 @@ def resolve_mode(mode: str | None, device: torch.device) -> str:
     return mode
 
 
-def sampling_denoiser(engine: nn.Module, mode: str, **network_inputs: Any) -> Callable:
-    """`engine.denoise` (with `network_inputs` bound) as the sampler should call it in `mode`."""
-    denoise = functools.partial(engine.denoise, **network_inputs) if network_inputs else engine.denoise
+def sampling_denoiser(
+    engine: nn.Module, mode: str, split_guider: Guider | None = None, **network_inputs: Any
+) -> Callable:
+    """`engine.denoise` (with `network_inputs` bound) as the sampler should call it in `mode`; with `split_guider`
+    (the sampler's guider), once per half of its guidance batch (`sgm.pipelines.guidance_split`), inside the graph."""
+    if split_guider is not None:
+        denoise = GuidanceHalves(engine.denoise, split_guider, network_inputs)
+    else:
+        denoise = functools.partial(engine.denoise, **network_inputs) if network_inputs else engine.denoise
     if mode == "compile":
         compile_repeated_blocks(engine.model)
     if mode == "graphs":

@@ -36,18 +36,21 @@ def sample_from_noise(
     seed: int | None = None,
     stop_at_strength: float | None = None,
     mode: str = "none",
+    split_guidance: bool = False,
 ) -> torch.Tensor:
     """Latents sampled from unit noise of `shape` (drawn on the CPU, then moved, as the reference).
     stop_at_strength: end early at the noise level a refiner continues from with this strength (SDXL's base-to-
     refiner handoff, `Txt2NoisyDiscretizationWrapper`); `noise="numpy"` draws the start as turbo.py does; `mode`:
-    how the denoiser is called (`sgm.pipelines.compiled`)."""
+    how the denoiser is called (`sgm.pipelines.compiled`); `split_guidance`: the network once per half of the
+    guidance batch (`sgm.pipelines.guidance_split`)."""
     if stop_at_strength is not None:
         sampler.discretization = Txt2NoisyDiscretizationWrapper(
             sampler.discretization, strength=stop_at_strength, original_steps=sampler.num_steps
         )
     start = numpy_randn(shape, seed) if noise == "numpy" else torch.randn(shape)
     with sampling_scope(mode):
-        return sampler(sampling_denoiser(engine, mode), start.to(engine.device), cond=cond, uc=uncond)
+        denoiser = sampling_denoiser(engine, mode, sampler.guider if split_guidance else None)
+        return sampler(denoiser, start.to(engine.device), cond=cond, uc=uncond)
 
 
 @torch.no_grad()
@@ -61,13 +64,15 @@ def sample_from_latents(
     add_noise: bool = True,
     mode: str = "none",
     repaint: torch.Tensor | None = None,
+    split_guidance: bool = False,
 ) -> torch.Tensor:
     """Latents resampled from `latents` over the last `strength` of the schedule (image-to-image).
 
     The start is (z + sigma_0 eps) / sqrt(1 + sigma_0^2), unit-variance scaled as the samplers expect; with
     `add_noise=False` the latents already carry noise of level sigma_0 (a base model's handoff) and are only
     scaled. eps is drawn either way, keeping the reference's order of random draws. `repaint` (a bool latent mask,
-    with `add_noise`) inpaints: only where it is True is sampled, elsewhere stays z (`inpainting`).
+    with `add_noise`) inpaints: only where it is True is sampled, elsewhere stays z (`inpainting`); `mode` and
+    `split_guidance` as in `sample_from_noise`.
     """
     sampler.discretization = Img2ImgDiscretizationWrapper(sampler.discretization, strength=strength)
     eps = torch.randn_like(latents)
@@ -76,7 +81,7 @@ def sample_from_latents(
     start = latents + eps * append_dims(sigma, latents.ndim) if add_noise else latents
     start = start / torch.sqrt(1.0 + sigma**2.0)
     with sampling_scope(mode):
-        denoiser = sampling_denoiser(engine, mode)
+        denoiser = sampling_denoiser(engine, mode, sampler.guider if split_guidance else None)
         if repaint is None:
             return sampler(denoiser, start, cond=cond, uc=uncond)
         inpainting = InpaintingDenoiser(denoiser, latents, eps, repaint)

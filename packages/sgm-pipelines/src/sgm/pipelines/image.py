@@ -70,6 +70,7 @@ class ImagePipeline:
         self.size_multiple = size_multiple or self.latent_factor * self._network_factor()
         self.watermark = watermark
         self.sampling_mode = "none"  # how the denoiser is called: none, graphs or compile (sgm.pipelines.compiled)
+        self.split_guidance = False  # the network once per half of the guidance batch (sgm.pipelines.guidance_split)
         self.noise = self.defaults.get("noise", "torch")
         if self.noise not in gen.NOISE_SOURCES:
             raise SgmError(f"noise source must be one of {', '.join(gen.NOISE_SOURCES)}, got {self.noise!r}")
@@ -151,7 +152,7 @@ class ImagePipeline:
         sampler = self._sampler(settings, seed, callback, "sampling")
         return gen.sample_from_noise(
             self.engine, sampler, cond, uncond, shape, noise=self.noise, seed=seed, stop_at_strength=stop_at_strength,
-            mode=self.sampling_mode,
+            mode=self.sampling_mode, split_guidance=self.split_guidance,
         )  # fmt: skip
 
     def txt2img(
@@ -207,8 +208,9 @@ class ImagePipeline:
             latents = gen.encode(self.engine, pixels)  # may draw: a KL encoder samples its posterior
         sampler = self._sampler(settings, seed, callback, stage)
         return gen.sample_from_latents(
-            self.engine, sampler, cond, uncond, latents, strength, add_noise, mode=self.sampling_mode, repaint=repaint
-        )
+            self.engine, sampler, cond, uncond, latents, strength, add_noise, mode=self.sampling_mode, repaint=repaint,
+            split_guidance=self.split_guidance,
+        )  # fmt: skip
 
     def img2img(
         self,

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from sgm.core.errors import SgmError
-from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
+from sgm.pipelines.compiled import sampling_scope
 from sgm.pipelines.progress import ProgressCallback
 from sgm.pipelines.seeds import check_seed
 from sgm.pipelines.video import VideoPipeline, check_positive_int, pixels
@@ -125,9 +125,7 @@ class ImageToVideoPipeline(VideoPipeline):
         cond, uncond = self.conditionings(batch, batch_uc, IMAGE_KEYS)
         cond, uncond = self.repeat_per_frame(cond, num_frames), self.repeat_per_frame(uncond, num_frames)
         noise = torch.randn(self.latent_shape(num_frames, frame.height, frame.width)).to(device)
-        indicator = torch.zeros(2, num_frames, device=device)
-        denoise = sampling_denoiser(self.engine, self.sampling_mode, image_only_indicator=indicator,
-                                    num_video_frames=num_frames)  # fmt: skip
+        denoise = self.denoiser(num_frames, False, cfg, min_cfg)
         with sampling_scope(self.sampling_mode):
             latents = sampler(denoise, noise, cond=cond, uc=uncond)
         samples = self.decode(latents, decoding_t, progress)

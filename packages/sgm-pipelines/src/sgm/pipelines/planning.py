@@ -5,8 +5,9 @@ options whose plan fits the budget.
 A stage's peak is the weights on the device while it runs (all of them without offloading; only its own component
 with `offload="model"`; the largest streamed block of the network with `"sequential"`) plus the most bytes its
 tensors take at once (`memory_tracking.LiveTensorBytes` over `stage_probes`). Options are tried from fastest to
-slowest: no offloading before offloading, each with the model's own chunking first and then smaller VAE chunks
-(video) or VAE tiles (images); options the user gave are kept as they are.
+slowest: no offloading before offloading, each with the guidance batch whole and then split (`guidance_split`), each
+of those with the model's own chunking first and then smaller VAE chunks (video) or VAE tiles (images); options the
+user gave are kept as they are.
 """
 
 import contextlib
@@ -31,16 +32,20 @@ GB = 2**30
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    """How a generation is placed: `offload` none | model | sequential; `vae_tiling` (images); `encoding_t` /
-    `decoding_t`, frames the VAE encodes / decodes at once (video)."""
+    """How a generation is placed: `offload` none | model | sequential; `split_guidance`, the network once per half
+    of the guidance batch; `vae_tiling` (images); `encoding_t` / `decoding_t`, frames the VAE encodes / decodes at
+    once (video)."""
 
     offload: str = "none"
+    split_guidance: bool | None = None
     vae_tiling: bool | None = None
     encoding_t: int | None = None
     decoding_t: int | None = None
 
     def describe(self) -> str:
         parts = [f"offload {self.offload}"]
+        if self.split_guidance is not None:
+            parts.append("split guidance" if self.split_guidance else "whole guidance batch")
         if self.vae_tiling is not None:
             parts.append("vae tiling" if self.vae_tiling else "no vae tiling")
         parts += [f"{key} {value}" for key, value in (("encoding_t", self.encoding_t), ("decoding_t", self.decoding_t))
@@ -138,8 +143,16 @@ def _device(request: Request) -> torch.device:
 
 
 def candidate_settings(entry: catalog.ModelEntry, request: Request) -> list[RuntimeSettings]:
-    """Every combination of options to try, fastest first; an option the request sets is the only one tried."""
+    """Every combination of options to try, fastest first; an option the request sets is the only one tried.
+
+    Splitting the guidance batch comes before any offloading: it costs two half-batch network calls per step instead
+    of one (a few percent where half the batch still fills the device), while offloading moves gigabytes of weights
+    over the host link per stage ("model") or per step ("sequential", which with a split streams them twice). At one
+    offloading, the chunkings are tried with the whole batch, then with the split: a split saves memory only in the
+    sampling step and a chunking only in the VAE's stages, so the first that fits takes each only where its stage
+    needs it."""
     offloads = [request.offload] if request.offload is not None else list(OFFLOAD_MODES)
+    splits = [request.split_guidance] if request.split_guidance is not None else [False, True]
     if not entry.is_video:
         tilings = [request.vae_tiling] if request.vae_tiling is not None else [False, True]
         chunkings = [{"vae_tiling": tiling} for tiling in tilings]
@@ -149,7 +162,8 @@ def candidate_settings(entry: catalog.ModelEntry, request: Request) -> list[Runt
         encodings = _halvings(request.encoding_t, defaults.get("encoding_t")) if entry.task == "video2views" else [None]
         pairs = sorted(itertools.product(range(len(encodings)), range(len(decodings))), key=sum)
         chunkings = [{"encoding_t": encodings[i], "decoding_t": decodings[j]} for i, j in pairs]
-    return [RuntimeSettings(offload=offload, **chunking) for offload in offloads for chunking in chunkings]
+    return [RuntimeSettings(offload=offload, split_guidance=split, **chunking)
+            for offload in offloads for split in splits for chunking in chunkings]  # fmt: skip
 
 
 def _halvings(given: int | None, default: Any) -> list[int | None]:
@@ -180,7 +194,7 @@ class Planner:
 
     def plan_for(self, settings: RuntimeSettings, budget_bytes: int | None, device: str) -> Plan:
         shape = replace(self.shape, vae_tiling=bool(settings.vae_tiling), encoding_t=settings.encoding_t,
-                        decoding_t=settings.decoding_t)  # fmt: skip
+                        decoding_t=settings.decoding_t, split_guidance=bool(settings.split_guidance))  # fmt: skip
         activations = self._activations(shape, device)
         stages = tuple(StagePlan(name, self._weights(component, settings.offload), size)
                        for name, (component, size) in activations.items())  # fmt: skip

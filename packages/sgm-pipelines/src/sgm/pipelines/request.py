@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "compile", "watermark", "allow_pickle", "seed",
-            "steps", "cfg", "offload", "vram"}  # fmt: skip
+            "steps", "cfg", "offload", "split_guidance", "vram"}  # fmt: skip
 _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "width", "height", "num", "init_image",
                   "strength", "mask", "vae_tiling"}  # fmt: skip
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
@@ -79,6 +79,7 @@ class Request:
     # memory (None: chosen by the memory plan to fit `vram`; see planning.py)
     offload: str | None = None  # none, model (each component on the device only while it runs), sequential
     vae_tiling: bool | None = None  # images: decode in overlapping tiles
+    split_guidance: bool | None = None  # the network once per half of the guidance batch (about half a step's memory)
     vram: float | None = None  # the device memory budget in GB (2^30 bytes); None: the device's free memory
     watermark: bool = True
     allow_pickle: bool = False

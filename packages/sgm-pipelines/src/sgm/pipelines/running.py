@@ -117,6 +117,7 @@ def run(
             for pipeline in pipelines:
                 pipeline.watermark = request.watermark
                 pipeline.sampling_mode = mode
+                pipeline.split_guidance = bool(request.split_guidance)
             if entry.is_video:
                 return _run_video(pipelines[0], request, callback)
             return _run_image(pipelines, request, callback)
@@ -210,7 +211,7 @@ def _run_video(pipeline: Any, request: Request, callback: ProgressCallback | Non
 def _recorded(request: Request) -> dict[str, Any]:
     """The request's settings as recorded with a result (paths by name, runtime placement left out)."""
     given = request.given()
-    for key in ("output", "ckpt", "refiner_ckpt", "device", "offload", "vram"):
+    for key in ("output", "ckpt", "refiner_ckpt", "device", "offload", "split_guidance", "vram"):
         given.pop(key, None)
     if request.loras:
         given["loras"] = recorded_loras(request.loras)

@@ -7,7 +7,6 @@ stage needs on the device ("conditioner", "first_stage", "network"). Tensors the
 frame grid) are made before the probe runs, so a tracker of device memory never sees them.
 """
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ContextManager
@@ -17,6 +16,7 @@ import torch
 
 from sgm.core.inference import constant_context
 from sgm.pipelines import generation as gen
+from sgm.pipelines.compiled import sampling_denoiser
 from sgm.pipelines.conditioning import Prompt, embedder_keys
 from sgm.pipelines.image import ImagePipeline
 from sgm.pipelines.image_to_video import IMAGE_KEYS
@@ -31,7 +31,8 @@ StageBracket = Callable[[str, str], ContextManager]
 @dataclass(frozen=True)
 class ProbeShape:
     """The sizes a generation runs at: image `width` x `height` (square video models: `img_size`), `batch` images,
-    `frames` video frames (SV4D: input frames), and the chunking options."""
+    `frames` video frames (SV4D: input frames), and the chunking options (`split_guidance`: the network once per
+    half of the guidance batch)."""
 
     width: int
     height: int
@@ -41,6 +42,7 @@ class ProbeShape:
     vae_tiling: bool = False
     encoding_t: int | None = None
     decoding_t: int | None = None
+    split_guidance: bool = False
 
 
 def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBracket) -> None:
@@ -60,7 +62,8 @@ def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBrac
         latents = torch.zeros(latent_shape, device=engine.device)
     with stage("sampling step", "network"), constant_context():
         sampler = pipeline._sampler(pipeline.settings(), 0, None, "sampling")
-        sampler.denoise(latents, engine.denoise, latents.new_ones(n), cond, uncond)
+        denoise = sampling_denoiser(engine, "none", sampler.guider if shape.split_guidance else None)
+        sampler.denoise(latents, denoise, latents.new_ones(n), cond, uncond)
     del cond, uncond
     with stage("vae decode", "first_stage"), tiled_vae_decoding(engine.first_stage_model, shape.vae_tiling):
         gen.decode(engine, latents)
@@ -77,6 +80,7 @@ def video_probe_host_inputs(pipeline: Any, shape: ProbeShape) -> dict[str, Any]:
 def run_video_probe(pipeline: Any, shape: ProbeShape, stage: StageBracket, host: dict[str, Any]) -> None:
     """Image (SV4D: video and views) conditioning, one guided step over a pass's frames, one decoding chunk."""
     engine, device = pipeline.engine, pipeline.device
+    pipeline.split_guidance = shape.split_guidance  # the pipeline's own denoiser, split as the shape says
     if isinstance(pipeline, VideoTo4DPipeline):
         with stage("conditioning", "conditioner"):
             cond, uncond, denoise, frames = _video_4d_conditioning(pipeline, shape, host["grid"])
@@ -84,8 +88,7 @@ def run_video_probe(pipeline: Any, shape: ProbeShape, stage: StageBracket, host:
         frames = shape.frames
         with stage("conditioning", "conditioner"):
             cond, uncond = _image_conditioning(pipeline, shape)
-        indicator = torch.zeros(2, frames, device=device)
-        denoise = functools.partial(engine.denoise, image_only_indicator=indicator, num_video_frames=frames)
+        denoise = pipeline.denoiser(frames, False, None, None)
     latents = torch.zeros(pipeline.latent_shape(frames, shape.height, shape.width), device=device)
     with stage("sampling step", "network"), constant_context():
         sampler = pipeline.sampler(None, frames, None, None, Progress(pipeline.name, None, show=False))

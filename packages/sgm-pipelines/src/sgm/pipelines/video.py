@@ -2,7 +2,7 @@
 and guidance, conditioning, chunked decoding, and finishing frames as every output is finished (`outputs`). Where weights sit
 while each stage runs is `offloading`'s business, the same for every model."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from PIL import Image
 
 from sgm.core.config import instantiate
 from sgm.core.errors import SgmError
+from sgm.pipelines.compiled import sampling_denoiser
 from sgm.pipelines.outputs import finished_images
 from sgm.pipelines.progress import Progress, ProgressCallback
 
@@ -53,6 +54,7 @@ class VideoPipeline:
         self.device = torch.device(device) if device is not None else next(engine.model.parameters()).device
         self.watermark = watermark
         self.sampling_mode = "none"  # how the denoiser is called: none, graphs or compile (sgm.pipelines.compiled)
+        self.split_guidance = False  # the network once per half of the guidance batch (sgm.pipelines.guidance_split)
 
     def option(self, value: Any, key: str) -> Any:
         """`value`, or this model's default for `key` when it is None."""
@@ -73,7 +75,15 @@ class VideoPipeline:
         and `min_cfg` (None: the model's) for `num_frames` frames, reporting each step to `progress`."""
         steps = check_positive_int(self.option(steps, "steps"), "steps")
         params = dict(self.sampler_config.get("params", {}), num_steps=steps, progress=False)
-        guider = dict(params.get("guider_config") or {})
+        params["guider_config"] = self.guider_config(num_frames, cfg, min_cfg)
+        sampler = instantiate(dict(self.sampler_config, params=params))
+        sampler.callback = progress.for_stage(stage)
+        return sampler
+
+    def guider_config(self, num_frames: int, cfg: Any, min_cfg: Any) -> dict:
+        """The config's guider with its highest and lowest scales `cfg` and `min_cfg` (None: the model's) for
+        `num_frames` frames."""
+        guider = dict(self.sampler_config.get("params", {}).get("guider_config") or {})
         guider_params = dict(guider.get("params", {}))
         for key, value, name in (("max_scale", cfg, "cfg"), ("min_scale", min_cfg, "min_cfg")):
             value = self.option(value, name)
@@ -83,10 +93,16 @@ class VideoPipeline:
                 guider_params[key] = float(value)
         if "num_frames" in guider_params:
             guider_params["num_frames"] = num_frames
-        params["guider_config"] = dict(guider, params=guider_params)
-        sampler = instantiate(dict(self.sampler_config, params=params))
-        sampler.callback = progress.for_stage(stage)
-        return sampler
+        return dict(guider, params=guider_params)
+
+    def denoiser(self, frames: int, image_only: bool, cfg: Any, min_cfg: Any) -> Callable:
+        """What the sampler calls on the guidance batch of a `frames`-frame video: the network with the frame count
+        and `image_only_indicator` set to `image_only` for every frame, called as `sampling_mode` says; with
+        `split_guidance`, once per half of the batch of the guider of `guider_config`."""
+        indicator = torch.full((2, frames), float(image_only), device=self.device)
+        guider = instantiate(self.guider_config(frames, cfg, min_cfg)) if self.split_guidance else None
+        return sampling_denoiser(self.engine, self.sampling_mode, guider, image_only_indicator=indicator,
+                                 num_video_frames=frames)  # fmt: skip
 
     @torch.no_grad()
     def conditionings(self, batch: dict, batch_uc: dict, force_zero: list[str]) -> tuple[dict, dict]:

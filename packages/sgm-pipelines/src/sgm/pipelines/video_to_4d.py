@@ -15,7 +15,7 @@ from PIL import Image
 
 from sgm.core.errors import SgmError
 from sgm.pipelines.image_to_video import ImageToVideoPipeline
-from sgm.pipelines.compiled import sampling_denoiser, sampling_scope
+from sgm.pipelines.compiled import sampling_scope
 from sgm.pipelines.progress import Progress, ProgressCallback
 from sgm.pipelines.seeds import check_seed
 from sgm.pipelines.video import VideoPipeline, check_positive_int, pixels
@@ -156,10 +156,7 @@ class VideoTo4DPipeline(VideoPipeline):
         uncond = {k: v if k == "crossattn" else v[:count] for k, v in uncond.items()}
         if not generated_views:  # no views to condition on yet: the reference zeroes their latents
             cond["cond_view"], uncond["cond_view"] = cond["cond_view"] * 0, uncond["cond_view"] * 0
-        indicator = torch.full((2, count), 1.0 if generated_views else 0.0, device=self.device)
-        denoise = sampling_denoiser(self.engine, self.sampling_mode, image_only_indicator=indicator,
-                                    num_video_frames=count)  # fmt: skip
-        return cond, uncond, denoise
+        return cond, uncond, self.denoiser(count, generated_views, run.cfg, run.min_cfg)
 
     def _latent_shape(self, grid: torch.Tensor) -> tuple[int, ...]:
         return self.latent_shape(1, grid.shape[-2], grid.shape[-1])[1:]

@@ -2,7 +2,8 @@
 
 A sampler calls `guider.prepare_inputs(x, sigma, cond, uc)` to build one batched denoiser call, then
 `guider(denoised, sigma)` to combine its output. Classifier-free guidance (Ho & Salimans 2022):
-D = D_u + w (D_c - D_u), with the unconditional half first in the batch.
+D = D_u + w (D_c - D_u), with the unconditional half first in the batch. `guider.halves(x, sigma, cond)` undoes
+the batching, for a caller that runs the two halves as separate calls (half the activations at once).
 """
 
 from abc import ABC, abstractmethod
@@ -40,6 +41,9 @@ def _stack_uncond_cond(
 
 
 class Guider(ABC):
+    # the conditioning keys `prepare_inputs` stacks as [uncond, cond]; None: it makes no guidance batch
+    batched_keys: tuple[str, ...] | None = None
+
     @abstractmethod
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The guided prediction from the denoiser output of `prepare_inputs`' batch."""
@@ -48,9 +52,20 @@ class Guider(ABC):
     def prepare_inputs(self, x: torch.Tensor, s: torch.Tensor, c: Mapping, uc: Mapping) -> Prepared:
         """`(x, sigma, cond)` for one denoiser call."""
 
+    def halves(self, x: torch.Tensor, s: torch.Tensor, c: Mapping) -> list[Prepared]:
+        """The calls the batch of `prepare_inputs` joins: `[uncond, cond]`'s two halves (shared keys in both), or the
+        batch alone when it is not a guidance batch. Their outputs concatenated are the joined call's."""
+        if self.batched_keys is None:
+            return [(x, s, c)]
+        conds = [{key: value.chunk(2)[i] if key in self.batched_keys else value for key, value in c.items()}
+                 for i in range(2)]  # fmt: skip
+        return list(zip(x.chunk(2), s.chunk(2), conds, strict=True))
+
 
 class VanillaCFG(Guider):
     """Classifier-free guidance with one scale for the whole sample."""
+
+    batched_keys = BATCHED_COND_KEYS
 
     def __init__(self, scale: float):
         self.scale = scale
@@ -60,7 +75,7 @@ class VanillaCFG(Guider):
         return x_u + self.scale * (x_c - x_u)
 
     def prepare_inputs(self, x: torch.Tensor, s: torch.Tensor, c: Mapping, uc: Mapping) -> Prepared:
-        return _stack_uncond_cond(x, s, c, uc, BATCHED_COND_KEYS, check_shared=True)
+        return _stack_uncond_cond(x, s, c, uc, self.batched_keys, check_shared=True)
 
 
 class IdentityGuider(Guider):
@@ -92,6 +107,7 @@ class LinearPredictionGuider(Guider):
         self.num_frames = num_frames
         self.scale = torch.linspace(min_scale, max_scale, num_frames).unsqueeze(0)
         self.additional_cond_keys = _as_key_list(additional_cond_keys)
+        self.batched_keys = (*BATCHED_COND_KEYS, *self.additional_cond_keys)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         x_u, x_c = x.chunk(2)
@@ -103,8 +119,7 @@ class LinearPredictionGuider(Guider):
         return (x_u + scale * (x_c - x_u)).flatten(0, 1)
 
     def prepare_inputs(self, x: torch.Tensor, s: torch.Tensor, c: Mapping, uc: Mapping) -> Prepared:
-        keys = (*BATCHED_COND_KEYS, *self.additional_cond_keys)
-        return _stack_uncond_cond(x, s, c, uc, keys, check_shared=False)
+        return _stack_uncond_cond(x, s, c, uc, self.batched_keys, check_shared=False)
 
 
 def triangle_wave(values: torch.Tensor, period: float = 1.0) -> torch.Tensor:

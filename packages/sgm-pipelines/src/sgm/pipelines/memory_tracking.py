@@ -9,8 +9,8 @@ the other tensors made before the block are never counted.
 `device_kernels(target)` stands in for the ops whose memory differs between the meta device and the device a plan
 is for: `scaled_dot_product_attention`, which on the meta device decomposes into the textbook formula (a tokens x
 tokens score matrix) while CUDA, the CPU and the Triton kernel run a fused kernel that keeps only its output and one
-log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, convolutions, whose oneDNN kernels
-write into a scratch buffer the size of their output before handing it over (measured: `bench/plan_vs_cpu.py`).
+log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, the ops whose kernels allocate more
+than their outputs (`cpu_kernels`: convolutions' layout reorders and im2col columns, group norm's contiguous copy).
 """
 
 import weakref
@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+
+from sgm.pipelines.cpu_kernels import CPU_KERNELS, cpu_attention_blocks
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -61,18 +63,18 @@ def _key(tensor: torch.Tensor) -> int:
     return tensor.untyped_storage()._cdata
 
 
-def _fused_attention_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    """What a fused kernel allocates: its output and, while it runs, fp32 log-sum-exps `[..., tokens]`."""
-    torch.empty(q.shape[:-1], dtype=torch.float32, device=q.device)
+def _fused_attention(target: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """What a fused kernel allocates: its output and, while it runs, fp32 log-sum-exps `[..., tokens]` (and on the
+    CPU its per-thread blocks)."""
+    held = [torch.empty(q.shape[:-1], dtype=torch.float32, device=q.device)]
+    if target == "cpu":
+        held += cpu_attention_blocks(q, k)
     return q.new_empty((*q.shape[:-1], v.shape[-1]))
-
-
-_CONVOLUTIONS = (F.conv1d, F.conv2d, F.conv3d)
 
 
 class device_kernels(TorchFunctionMode):
     """Inside the block, ops on meta tensors allocate what their kernels on a `target` device ("cuda", "cpu")
-    would: a fused kernel's attention, and on the CPU the convolutions' output-sized scratch."""
+    would: a fused kernel's attention, and on the CPU what `cpu_kernels` models."""
 
     def __init__(self, target: str = "cuda"):
         super().__init__()
@@ -82,11 +84,10 @@ class device_kernels(TorchFunctionMode):
         kwargs = kwargs or {}
         on_meta = bool(args) and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta"
         if on_meta and func is F.scaled_dot_product_attention:
-            return _fused_attention_shapes(*args, **kwargs)
-        out = func(*args, **kwargs)
-        if on_meta and self.target == "cpu" and func in _CONVOLUTIONS:
-            torch.empty_like(out)
-        return out
+            return _fused_attention(self.target, *args, **kwargs)
+        if on_meta and self.target == "cpu" and func in CPU_KERNELS:
+            return CPU_KERNELS[func](func, *args, **kwargs)
+        return func(*args, **kwargs)
 
 
 def tensor_bytes(module: torch.nn.Module | None) -> int:

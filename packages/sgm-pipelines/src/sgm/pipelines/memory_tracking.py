@@ -13,6 +13,7 @@ log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, th
 than their outputs (`cpu_kernels`: convolutions' layout reorders and im2col columns, group norm's contiguous copy).
 """
 
+import types
 import weakref
 
 import torch
@@ -25,11 +26,13 @@ from sgm.pipelines.cpu_kernels import CPU_KERNELS, cpu_attention_blocks
 
 
 class LiveTensorBytes(TorchDispatchMode):
-    """Inside the block, `live` is the bytes of the storages created since entering that are still referenced, and
-    `peak` the most there were at once."""
+    """Inside the block, `live` is the bytes of the storages on devices of type `device_type` created since entering
+    that are still referenced, and `peak` the most there were at once. Host tensors a pass makes and then moves to
+    the device (token ids, masks) are counted there, once, as in a run on that device."""
 
-    def __init__(self):
+    def __init__(self, device_type: str = "meta"):
         super().__init__()
+        self.device_type = device_type
         self.live = 0
         self.peak = 0
         self._storages: dict[int, weakref.ref] = {}
@@ -39,7 +42,7 @@ class LiveTensorBytes(TorchDispatchMode):
         out = func(*args, **kwargs)
         inputs = {_key(value) for value in tree_flatten((args, kwargs))[0] if isinstance(value, torch.Tensor)}
         for value in tree_flatten(out)[0]:
-            if isinstance(value, torch.Tensor) and _key(value) not in inputs:
+            if isinstance(value, torch.Tensor) and value.device.type == self.device_type and _key(value) not in inputs:
                 self._count(value.untyped_storage())
         self.peak = max(self.peak, self.live)
         return out
@@ -69,12 +72,37 @@ def _fused_attention(target: str, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     held = [torch.empty(q.shape[:-1], dtype=torch.float32, device=q.device)]
     if target == "cpu":
         held += cpu_attention_blocks(q, k)
+        if v.shape[-1] == q.shape[-1]:
+            return torch.empty_like(q)  # the CPU kernel's output takes the query's strides
     return q.new_empty((*q.shape[:-1], v.shape[-1]))
+
+
+def _linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear as ATen runs it outside a dispatch mode: a strided input of more than 2 dimensions goes through
+    matmul and then adds the bias in place, where the tracker's mode (a "subclass-like" context for ATen's composite
+    ops) would make it add out of place, a second output."""
+    if bias is None or input.dim() == 2 or input.is_contiguous():
+        return F.linear(input, weight, bias)
+    return F.linear(input, weight).add_(bias)
+
+
+def _with_inner_calls(func):
+    """A copy of `func`, a Python function that hands its calls to the torch-function mode, that skips that check.
+    A mode's handler runs with the mode popped, so it never sees the calls inside such a function; the handler runs
+    the copy with the mode kept instead (nn.MultiheadAttention's SDPA inside `F.multi_head_attention_forward`)."""
+    shadow = types.FunctionType(func.__code__, dict(func.__globals__, has_torch_function=lambda *_: False),
+                                func.__name__, func.__defaults__, func.__closure__)  # fmt: skip
+    shadow.__kwdefaults__ = func.__kwdefaults__
+    return shadow
+
+
+_SEEN_INSIDE = {F.multi_head_attention_forward: _with_inner_calls(F.multi_head_attention_forward)}
 
 
 class device_kernels(TorchFunctionMode):
     """Inside the block, ops on meta tensors allocate what their kernels on a `target` device ("cuda", "cpu")
-    would: a fused kernel's attention, and on the CPU what `cpu_kernels` models."""
+    would: a fused kernel's attention (also inside `F.multi_head_attention_forward`), linear layers' in-place bias,
+    and on the CPU what `cpu_kernels` models."""
 
     def __init__(self, target: str = "cuda"):
         super().__init__()
@@ -87,6 +115,11 @@ class device_kernels(TorchFunctionMode):
             return _fused_attention(self.target, *args, **kwargs)
         if on_meta and self.target == "cpu" and func in CPU_KERNELS:
             return CPU_KERNELS[func](func, *args, **kwargs)
+        if on_meta and func is F.linear:
+            return _linear(*args, **kwargs)
+        if on_meta and func in _SEEN_INSIDE:
+            with self:
+                return _SEEN_INSIDE[func](*args, **kwargs)
         return func(*args, **kwargs)
 
 

@@ -28,11 +28,14 @@ from sgm.pipelines.cpu_kernels import CPU_KERNELS, cpu_attention_blocks
 class LiveTensorBytes(TorchDispatchMode):
     """Inside the block, `live` is the bytes of the storages on devices of type `device_type` created since entering
     that are still referenced, and `peak` the most there were at once. Host tensors a pass makes and then moves to
-    the device (token ids, masks) are counted there, once, as in a run on that device."""
+    the device (token ids, masks) are counted there, once. `host_is_device` (a plan for the CPU, where the host is
+    the device): host tensors count too, and moving one to the device makes no copy, as `.to("cpu")` returns the
+    tensor itself: the moved copy counts nothing and keeps the host tensor alive while it lives."""
 
-    def __init__(self, device_type: str = "meta"):
+    def __init__(self, device_type: str = "meta", host_is_device: bool = False):
         super().__init__()
-        self.device_type = device_type
+        self.counted = {device_type, "cpu"} if host_is_device else {device_type}
+        self.host_is_device = host_is_device
         self.live = 0
         self.peak = 0
         self._storages: dict[int, weakref.ref] = {}
@@ -40,9 +43,13 @@ class LiveTensorBytes(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self.host_is_device and func is torch.ops.aten._to_copy.default and args[0].device.type == "cpu" and (
+                out.dtype == args[0].dtype):  # fmt: skip
+            weakref.finalize(out.untyped_storage(), _keep, args[0])
+            return out
         inputs = {_key(value) for value in tree_flatten((args, kwargs))[0] if isinstance(value, torch.Tensor)}
         for value in tree_flatten(out)[0]:
-            if isinstance(value, torch.Tensor) and value.device.type == self.device_type and _key(value) not in inputs:
+            if isinstance(value, torch.Tensor) and value.device.type in self.counted and _key(value) not in inputs:
                 self._count(value.untyped_storage())
         self.peak = max(self.peak, self.live)
         return out
@@ -59,6 +66,10 @@ class LiveTensorBytes(TorchDispatchMode):
     def _free(self, key: int, size: int) -> None:
         self.live -= size
         self._storages.pop(key, None)
+
+
+def _keep(tensor: torch.Tensor) -> None:
+    """Nothing: a finalizer holding `tensor` until the object it watches is gone."""
 
 
 def _key(tensor: torch.Tensor) -> int:

@@ -6,18 +6,19 @@ from types import MappingProxyType
 
 import pytest
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 from PIL import Image
 
 from sgm.core.checkpoint.empty import empty_parameters
 from sgm.core.config import instantiate
-from sgm.core.inference.kept_context import keep_context_projections
 from sgm.core.errors import SgmError
+from sgm.core.inference.kept_context import keep_context_projections
 from sgm.pipelines import Request, build_pipeline, catalog, plan, run, running
 from sgm.pipelines.loading import wrap_engine
-from sgm.pipelines.memory_measurement import measured_activations
+from sgm.pipelines.memory_measurement import measured_activations, measured_peak
+from sgm.pipelines.memory_tracking import LiveTensorBytes, device_kernels, tensor_bytes
 from sgm.pipelines.offloading import HOME, Offloader
-from sgm.pipelines.memory_tracking import tensor_bytes
 from sgm.pipelines.planning import GB, probe_activations
 from sgm.pipelines.stage_probes import ProbeShape, probe_parts
 from sgm.pipelines.testing import FileResource, install_tiny_model, tiny_image_config
@@ -57,6 +58,45 @@ def test_tiny_plans_equal_the_measured_peaks_on_the_cpu(name):
     for stage, (component, size) in planned.items():
         assert component == measured[stage][0]
         assert size == measured[stage][1], stage
+
+
+def _frames(x):
+    """`[(b t), c, h, w]` frames seen as `[b, c, t, h, w]` videos, as the video decoder's temporal layers see them."""
+    return x.unflatten(0, (1, x.shape[0])).transpose(1, 2)
+
+
+# One op each, as `t(*shape)` (a new tensor) makes its inputs: the kernels ATen picks for them on one and two threads.
+CPU_OPS = {
+    "3x3 convolution": lambda t: F.conv2d(t(1, 32, 48, 48), t(32, 32, 3, 3), t(32), padding=1),
+    "1x1 convolution": lambda t: F.conv2d(t(1, 32, 48, 48), t(16, 32, 1, 1), t(16)),
+    "small convolution": lambda t: F.conv2d(t(1, 8, 16, 16), t(8, 8, 3, 3), t(8), padding=1),
+    "strided convolution": lambda t: F.conv2d(t(1, 32, 49, 49), t(32, 32, 3, 3), t(32), stride=2),
+    "channels-last convolution": lambda t: F.conv2d(t(2, 32, 24, 24).contiguous(memory_format=torch.channels_last),
+                                                    t(32, 32, 3, 3), t(32), padding=1),  # fmt: skip
+    "time-only 3-D convolution of frames": lambda t: F.conv3d(_frames(t(8, 64, 48, 48)), t(64, 64, 3, 1, 1), t(64),
+                                                              padding=(1, 0, 0)),  # fmt: skip
+    "group norm of frames": lambda t: F.group_norm(_frames(t(4, 32, 16, 16)), 8, t(32), t(32)),
+    "nearest upsampling": lambda t: F.interpolate(t(2, 32, 16, 16), scale_factor=2.0, mode="nearest"),
+    "attention": lambda t: F.scaled_dot_product_attention(t(2, 2, 300, 32), t(2, 2, 300, 32), t(2, 2, 300, 32)),
+}
+# What the plan leaves out: oneDNN's scratchpad for its channels-last kernel (8 KiB, and 4 KiB per further thread).
+UNMODELLED = {"channels-last convolution": 2**14}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("op", CPU_OPS)
+def test_the_cpu_kernels_allocate_what_the_plan_models(op, threads):
+    """Peak bytes of one op: the plan's model of the CPU kernel on meta tensors, the allocator's records on real ones."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        tracker = LiveTensorBytes(host_is_device=True)
+        with torch.no_grad(), device_kernels("cpu"), tracker:
+            CPU_OPS[op](lambda *shape: torch.empty(shape, device="meta"))
+        measured = measured_peak(lambda: CPU_OPS[op](lambda *shape: torch.randn(shape)))
+        assert 0 <= measured - tracker.peak <= UNMODELLED.get(op, 0)
+    finally:
+        torch.set_num_threads(previous)
 
 
 @pytest.fixture

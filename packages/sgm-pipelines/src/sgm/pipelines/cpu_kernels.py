@@ -11,7 +11,8 @@ live-bytes tracker sees the kernel's peak (checked against torch.profiler's reco
   The native kernels (`Slow2d`, `Slow3d`: ATen's choice on one thread for a 1x1 or time-only kernel, or for a small
   input) unfold the input into columns `[N, C_in * prod(kernel), prod(output size)]` (im2col) for one GEMM, except
   for a 1x1 kernel with stride 1 and no padding. Not modelled: oneDNN's padding of channels to its block (8 or 16)
-  in the blocked tensors, which grows only the 3-channel output convolution's.
+  in the blocked tensors, which grows the convolutions of few channels (a VAE's RGB input and output), and the
+  scratchpad of its channels-last kernel (8 KiB, and 4 KiB per further thread).
 - Group norm normalizes a contiguous copy of an input that is in no memory format (the video decoder's `b c t h w`
   views of its frames).
 - Nearest 2-D upsampling of a plain input runs the channels-last kernel on copies of the input and output when the
@@ -42,17 +43,17 @@ def cpu_convolution(func, input, weight, bias=None, stride=1, padding=0, dilatio
         backend = torch._C._select_conv_backend(_stand_in(input), _stand_in(weight), _stand_in(bias), stride,
                                                 padding, dilation, False, [0] * spatial, groups, None)  # fmt: skip
     layout = _backend_layout(backend, input, weight)
+    plain = layout == torch.contiguous_format
     held = [torch.empty_like(t) for t in (input, weight) if not t.is_contiguous(memory_format=layout)]
-    if backend == _Backend.Mkldnn:  # plain: input and weight blocked; channels-last: the weight reordered
-        held += [torch.empty_like(input), torch.empty_like(weight)] if layout == torch.contiguous_format else [
-            torch.empty_like(weight)]  # fmt: skip
+    if backend == _Backend.Mkldnn:  # plain: the input and the weight blocked; channels-last: the weight reordered
+        held += [torch.empty_like(input), torch.empty_like(weight)] if plain else [torch.empty_like(weight)]
     out = func(input, weight, bias, stride, padding, dilation, groups)
     unfolds = any(size != 1 for size in weight.shape[2:]) or any(s != 1 for s in stride) or any(padding)
     if backend in (_Backend.Slow2d, _Backend.Slow3d) and unfolds:
         held.append(input.new_empty(input.shape[0], input.shape[1] * math.prod(weight.shape[2:]),
                                     math.prod(out.shape[2:])))  # fmt: skip
     del held
-    if backend == _Backend.Mkldnn and layout == torch.contiguous_format:
+    if backend == _Backend.Mkldnn and plain:
         torch.empty_like(out)  # the blocked output reordered into the plain one
     return out
 
@@ -78,7 +79,7 @@ def cpu_interpolate(func, input, *args, **kwargs):
     """`func` (F.interpolate) on meta tensors, with the channels-last copies of nearest 2-D upsampling."""
     out = func(input, *args, **kwargs)
     mode = _INTERPOLATE.bind(input, *args, **kwargs).arguments.get("mode", "nearest")
-    if mode in ("nearest", "nearest-exact") and input.dim() == 4 and not _channels_last(input):
+    if mode == "nearest" and input.dim() == 4 and not _channels_last(input):
         if out.shape[-2] + out.shape[-1] <= 128:
             copies = [torch.empty_like(input), torch.empty_like(out)]
             del copies

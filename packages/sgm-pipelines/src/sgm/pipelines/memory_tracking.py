@@ -9,8 +9,10 @@ the other tensors made before the block are never counted.
 `device_kernels(target)` stands in for the ops whose memory differs between the meta device and the device a plan
 is for: `scaled_dot_product_attention`, which on the meta device decomposes into the textbook formula (a tokens x
 tokens score matrix) while CUDA, the CPU and the Triton kernel run a fused kernel that keeps only its output and one
-log-sum-exp per query row (FlashAttention, Dao et al. 2022); and, on the CPU, the ops whose kernels allocate more
-than their outputs (`cpu_kernels`: convolutions' layout reorders and im2col columns, group norm's contiguous copy).
+log-sum-exp per query row (FlashAttention, Dao et al. 2022), also where `nn.MultiheadAttention` calls it; linear
+layers on strided inputs, whose bias ATen would add out of place under the tracker; and, on the CPU, the ops whose
+kernels allocate more than their outputs (`cpu_kernels`: convolutions' layout reorders and im2col columns, group
+norm's and upsampling's copies, the attention kernel's per-thread blocks).
 """
 
 import types

@@ -86,7 +86,7 @@ UNMODELLED = {"channels-last convolution": 2**14}
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("op", CPU_OPS)
 def test_the_cpu_kernels_allocate_what_the_plan_models(op, threads):
-    """Peak bytes of one op: the plan's model of the CPU kernel on meta tensors, the allocator's records on real ones."""
+    """One op's peak bytes: the plan's model of the CPU kernel on meta tensors, the allocator's records on real ones."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

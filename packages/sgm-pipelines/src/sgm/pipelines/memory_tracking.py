@@ -103,8 +103,10 @@ def _with_inner_calls(func):
     """A copy of `func`, a Python function that hands its calls to the torch-function mode, that skips that check.
     A mode's handler runs with the mode popped, so it never sees the calls inside such a function; the handler runs
     the copy with the mode kept instead (nn.MultiheadAttention's SDPA inside `F.multi_head_attention_forward`)."""
-    shadow = types.FunctionType(func.__code__, dict(func.__globals__, has_torch_function=lambda *_: False),
-                                func.__name__, func.__defaults__, func.__closure__)  # fmt: skip
+    checks = dict.fromkeys(("has_torch_function", "has_torch_function_unary", "has_torch_function_variadic"),
+                           lambda *_: False)  # fmt: skip
+    shadow = types.FunctionType(func.__code__, func.__globals__ | checks, func.__name__, func.__defaults__,
+                                func.__closure__)  # fmt: skip
     shadow.__kwdefaults__ = func.__kwdefaults__
     return shadow
 

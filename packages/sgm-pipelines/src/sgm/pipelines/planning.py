@@ -190,8 +190,8 @@ class Planner:
     def plan_for(self, settings: RuntimeSettings, budget_bytes: int | None, device: str) -> Plan:
         shape = replace(self.shape, vae_tiling=bool(settings.vae_tiling), encoding_t=settings.encoding_t,
                         decoding_t=settings.decoding_t)  # fmt: skip
-        stages = tuple(StagePlan(self._stage_name(pipeline, name), self._weights(pipeline, component, settings.offload),
-                                 size)
+        offload = settings.offload
+        stages = tuple(StagePlan(self._stage_name(pipeline, name), self._weights(pipeline, component, offload), size)
                        for pipeline, activations in self._activations(shape, device)
                        for name, (component, size) in activations.items())  # fmt: skip
         return Plan(self.entry.name, settings, stages, budget_bytes, device)

@@ -26,7 +26,7 @@ def main() -> int:
     failed = 0
     for what, model, budget, modes in TARGETS:
         start = time.perf_counter()
-        plans = [plan(Request(model=model, dtype="bf16", device="cpu", offload=mode), budget_bytes=budget * GB)
+        plans = [plan(Request(model=model, dtype="bf16", device="cpu", offload=mode), budget * GB, "cuda")
                  for mode in modes]  # fmt: skip
         # the fastest mode that fits (modes are listed fastest first), else the smallest peak
         chosen = next((p for p in plans if p.fits), min(plans, key=lambda p: p.peak_bytes))
@@ -38,7 +38,7 @@ def main() -> int:
     print("| --- | ---: | --- |")
     for name, entry in catalog.CATALOG.items():
         start = time.perf_counter()
-        full = plan(Request(model=name, dtype="bf16", device="cpu", offload="none"))  # no budget: the defaults
+        full = plan(Request(model=name, dtype="bf16", device="cpu", offload="none"), target="cuda")  # no budget
         failed += full.peak_bytes > 80 * GB
         print(f"| {name} | {full.peak_bytes / GB:.2f} GB | {'yes' if full.peak_bytes <= 80 * GB else 'no'} |")
         print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -13,7 +13,7 @@ from sgm.pipelines import PipelineCache, Request, build_pipeline, catalog, plan,
 from sgm.pipelines.memory_measurement import measured_activations
 from sgm.pipelines.planning import candidate_settings, probe_activations
 from sgm.pipelines.stage_probes import ProbeShape
-from sgm.pipelines.testing import meta_pipeline, tiny_image_config
+from sgm.pipelines.testing import tiny_image_config
 from sgm.video.testing import make_tiny_config
 
 pytest.importorskip("sgm.conditioners.general", reason="the real encoders live in sgm-conditioners")
@@ -104,7 +104,7 @@ def test_the_split_step_is_planned_smaller_and_as_measured(name, shape):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     split = replace(shape, split_guidance=True)
-    planned = {s: probe_activations(meta_pipeline(config, name), s, target="cpu") for s in (shape, split)}
+    planned = {s: probe_activations(build_pipeline(config, name=name, device="meta"), s, target="cpu") for s in (shape, split)}
     measured = measured_activations(build_pipeline(config, name=name, device="cpu"), split)
     step = "sampling step"
     assert planned[split][step][1] < planned[shape][step][1]

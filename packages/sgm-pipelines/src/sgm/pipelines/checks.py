@@ -12,9 +12,7 @@ from sgm.core.errors import SgmError
 from sgm.core.image_files import image_file_size
 from sgm.core.watermark import read_image
 from sgm.pipelines import catalog
-from sgm.pipelines.compiled import resolve_mode
 from sgm.pipelines.inpainting import check_mask_shape, load_mask
-from sgm.pipelines.loading import check_device
 from sgm.pipelines.loras import check_loras
 from sgm.pipelines.offloading import OFFLOAD_MODES
 from sgm.pipelines.request import TASK_FIELDS, Request, unused_fields

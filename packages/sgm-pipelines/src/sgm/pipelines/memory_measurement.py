@@ -7,7 +7,8 @@ added from the modules themselves.
 """
 
 import contextlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -50,6 +51,14 @@ def measured_activations(pipeline: Any, shape: ProbeShape) -> dict[str, tuple[st
                 peak = live
         peaks[name] = (components[name], peak)
     return peaks
+
+
+def measured_peak(run: Callable[[], Any]) -> int:
+    """The most bytes the CPU allocator held at once for what `run()` allocated."""
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        run()
+    _, allocations = _windows_and_allocations(profiler.profiler.kineto_results.experimental_event_tree())
+    return max(itertools.accumulate(size for _, size in allocations), default=0)
 
 
 def _windows_and_allocations(roots) -> tuple[dict[str, tuple[int, int]], list[tuple[int, int]]]:

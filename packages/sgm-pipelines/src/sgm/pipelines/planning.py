@@ -2,9 +2,10 @@
 on the meta device (shapes only: no weights, no memory, seconds for a full-size model), and the fastest runtime
 options whose plan fits the budget.
 
-A stage's peak is the weights on the device while it runs (all of them without offloading; only its own component
-with `offload="model"`; the largest streamed block of the network with `"sequential"`) plus the most bytes its
-tensors take at once (`memory_tracking.LiveTensorBytes` over `stage_probes`). Options are tried from fastest to
+A stage's peak is the weights on the device while it runs (all of the run's models' without offloading; only its own
+component with `offload="model"`; the largest streamed block of the network with `"sequential"`) plus the most bytes
+its tensors take at once (`memory_tracking.LiveTensorBytes` over `stage_probes`). A run of two models (SDXL with its
+refiner; SV4D, whose first frame's views SV3D_u makes) has the stages of both. Options are tried from fastest to
 slowest: no offloading before offloading, each with the guidance batch whole and then split (`guidance_split`), each
 of those with the model's own chunking first and then smaller VAE chunks (video) or VAE tiles (images); options the
 user gave are kept as they are.
@@ -18,14 +19,19 @@ from typing import Any
 
 import torch
 
-from sgm.core.checkpoint import parse_dtype
 from sgm.core.errors import SgmError
 from sgm.core.inference import optimize_for_inference
 from sgm.pipelines import catalog
 from sgm.pipelines.memory_tracking import LiveTensorBytes, device_kernels, tensor_bytes
 from sgm.pipelines.offloading import OFFLOAD_MODES, streamed_blocks
 from sgm.pipelines.request import Request
-from sgm.pipelines.stage_probes import ProbeShape, run_image_probe, run_video_probe, video_probe_host_inputs
+from sgm.pipelines.stage_probes import (
+    ProbeShape,
+    probe_parts,
+    run_image_probe,
+    run_video_probe,
+    video_probe_host_inputs,
+)
 
 GB = 2**30
 
@@ -106,10 +112,11 @@ def _gb(size: int) -> str:
     return f"{size / GB:.2f} GB"
 
 
-def plan(request: Request, budget_bytes: int | None = None) -> Plan:
+def plan(request: Request, budget_bytes: int | None = None, target: str | None = None) -> Plan:
     """The plan of `request` with the fastest options that fit `budget_bytes` (default: the request's `vram`, else
     the device's free memory; on the CPU, no limit), or, when none fits, the one with the smallest peak (its
-    `fits` is False). Needs no checkpoint: the model is built on the meta device."""
+    `fits` is False). Needs no checkpoint: the model is built on the meta device. `target`: the device type whose
+    kernels' memory is planned ("cuda", "cpu"; default: the request's device's), e.g. a GPU's on a machine without."""
     from sgm.pipelines.checks import check_shape_options
 
     request = check_shape_options(request)
@@ -118,7 +125,8 @@ def plan(request: Request, budget_bytes: int | None = None) -> Plan:
     if budget_bytes is None:
         budget_bytes = default_budget(request, device)
     planner = Planner(entry, request)
-    plans = (planner.plan_for(settings, budget_bytes, device.type) for settings in candidate_settings(entry, request))
+    target = target or device.type
+    plans = (planner.plan_for(settings, budget_bytes, target) for settings in candidate_settings(entry, request))
     smallest = None
     for candidate in plans:
         if candidate.fits:
@@ -177,41 +185,58 @@ def _halvings(given: int | None, default: Any) -> list[int | None]:
 
 
 class Planner:
-    """The model built once on the meta device in the request's dtype; each distinct chunking probed once."""
+    """The models a request runs (SV4D's reference-views model, the model, a refiner) built once on the meta device
+    in the request's dtype; each distinct chunking probed once."""
 
     def __init__(self, entry: catalog.ModelEntry, request: Request):
-        from sgm.pipelines.loading import wrap_engine
-
         self.entry, self.request = entry, request
-        engine = optimize_for_inference(_meta_engine(entry.name, request.dtype), "meta")
-        sampler_config = catalog.model_config(entry.name).params.get("sampler_config")
-        self.pipeline = wrap_engine(engine, entry.defaults, sampler_config, name=entry.name, device="meta",
-                                    watermark=False, size_multiple=entry.size_multiple)  # fmt: skip
         companion = entry.defaults.get("reference_views_model")
-        self.companion_bytes = tensor_bytes(_meta_engine(companion, request.dtype)) if companion else 0
+        reference = _meta_pipeline(companion, request.dtype) if companion else None
+        self.pipeline = _meta_pipeline(entry.name, request.dtype, reference_views=reference)
+        refiner = catalog.get_entry(request.refiner).name if request.refiner else None
+        self.refiner = _meta_pipeline(refiner, request.dtype) if refiner else None
+        # every model a run loads is resident at once without offloading (PipelineCache, load_pipeline's companion)
+        self.resident_bytes = sum(tensor_bytes(p.engine) for p in (reference, self.pipeline, self.refiner) if p)
         self.shape = probe_shape(entry, request)
-        self._probed: dict[tuple[ProbeShape, str], dict[str, tuple[str, int]]] = {}
+        self._probed: dict[tuple[ProbeShape, str], list[tuple[Any, dict[str, tuple[str, int]]]]] = {}
 
     def plan_for(self, settings: RuntimeSettings, budget_bytes: int | None, device: str) -> Plan:
         shape = replace(self.shape, vae_tiling=bool(settings.vae_tiling), encoding_t=settings.encoding_t,
                         decoding_t=settings.decoding_t, split_guidance=bool(settings.split_guidance))  # fmt: skip
-        activations = self._activations(shape, device)
-        stages = tuple(StagePlan(name, self._weights(component, settings.offload), size)
+        offload = settings.offload
+        stages = tuple(StagePlan(self._stage_name(pipeline, name), self._weights(pipeline, component, offload), size)
+                       for pipeline, activations in self._activations(shape, device)
                        for name, (component, size) in activations.items())  # fmt: skip
         return Plan(self.entry.name, settings, stages, budget_bytes, device)
 
-    def _activations(self, shape: ProbeShape, target: str) -> dict[str, tuple[str, int]]:
+    def _activations(self, shape: ProbeShape, target: str) -> list[tuple[Any, dict[str, tuple[str, int]]]]:
         if (shape, target) not in self._probed:
-            self._probed[shape, target] = probe_activations(self.pipeline, shape, target)
+            self._probed[shape, target] = [(pipeline, probe_activations(pipeline, part_shape, target))
+                                           for pipeline, part_shape in probe_parts(self.pipeline, shape, self.refiner)]
         return self._probed[shape, target]
 
-    def _weights(self, component: str, offload: str) -> int:
-        engine = self.pipeline.engine
+    def _stage_name(self, pipeline: Any, name: str) -> str:
+        """The model's own stages by their names, the other model's with its name first ("sv3d-u vae decode")."""
+        return name if pipeline is self.pipeline else f"{pipeline.name} {name}"
+
+    def _weights(self, pipeline: Any, component: str, offload: str) -> int:
+        engine = pipeline.engine
         if offload == "none":
-            return tensor_bytes(engine) + self.companion_bytes
+            return self.resident_bytes
         if offload == "sequential" and component == "network":
             return max(tensor_bytes(block) for block in streamed_blocks(engine.model))
         return component_bytes(engine, component)
+
+
+def _meta_pipeline(name: str, dtype: str | None, reference_views: Any = None) -> Any:
+    """Catalog model `name`'s pipeline on the meta device, as `load_pipeline` makes it for a run."""
+    from sgm.pipelines.loading import wrap_engine
+
+    entry = catalog.get_entry(name)
+    engine = optimize_for_inference(_meta_engine(name, dtype), "meta")
+    sampler_config = catalog.model_config(name).params.get("sampler_config")
+    return wrap_engine(engine, entry.defaults, sampler_config, name=name, device="meta", watermark=False,
+                       reference_views=reference_views, size_multiple=entry.size_multiple)  # fmt: skip
 
 
 def _meta_engine(name: str, dtype: str | None) -> torch.nn.Module:
@@ -247,7 +272,7 @@ def probe_activations(pipeline: Any, shape: ProbeShape, target: str = "cuda") ->
     """`{stage: (component, peak bytes of its tensors)}` of one probe on `pipeline` (a meta-device pipeline), with
     the kernels of device type `target`."""
     peaks: dict[str, tuple[str, int]] = {}
-    tracker = LiveTensorBytes()
+    tracker = LiveTensorBytes(host_is_device=target == "cpu")
 
     @contextlib.contextmanager
     def stage(name: str, component: str) -> Iterator[None]:

@@ -1,5 +1,6 @@
 """One pass over each stage of a generation, through the pipelines' own methods, with stand-in inputs of the right
-shapes: conditioning, VAE encode (img2img), one sampling step with its guidance batch, VAE decode (one chunk).
+shapes: conditioning, VAE encode (img2img), one sampling step with its guidance batch, VAE decode (one chunk); for
+a generation that runs two models (`probe_parts`), each model's stages.
 
 The same probe runs on shape-only (meta) tensors to plan memory and on real CPU tensors to check the plan. A
 `stage(name, component)` context manager given by the caller brackets each stage; `component` names the weights the
@@ -8,7 +9,7 @@ frame grid) are made before the probe runs, so a tracker of device memory never 
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ContextManager
 
 import numpy as np
@@ -23,6 +24,7 @@ from sgm.pipelines.image_to_video import IMAGE_KEYS
 from sgm.pipelines.progress import Progress
 from sgm.pipelines.vae_tiling import tiled_vae_decoding
 from sgm.pipelines.video_to_4d import VideoTo4DPipeline, _Run
+from sgm.video import camera
 from sgm.video.schedules import autoregressive_plan, sv4d_plan
 
 StageBracket = Callable[[str, str], ContextManager]
@@ -32,7 +34,7 @@ StageBracket = Callable[[str, str], ContextManager]
 class ProbeShape:
     """The sizes a generation runs at: image `width` x `height` (square video models: `img_size`), `batch` images,
     `frames` video frames (SV4D: input frames), and the chunking options (`split_guidance`: the network once per
-    half of the guidance batch)."""
+    half of the guidance batch); `decodes` False: the latents go on to a refiner, which decodes them."""
 
     width: int
     height: int
@@ -43,6 +45,23 @@ class ProbeShape:
     encoding_t: int | None = None
     decoding_t: int | None = None
     split_guidance: bool = False
+    decodes: bool = True
+
+
+def probe_parts(pipeline: Any, shape: ProbeShape, refiner: ImagePipeline | None = None) -> list[tuple[Any, ProbeShape]]:
+    """The pipelines a generation runs, in order, each with the shape it runs at: SV4D's reference-views model first
+    (SV3D_u's orbit of the first frame, at SV4D's size and decoding chunk), then the model; a `refiner` after it,
+    finishing the same batch (from the model's latents, or from its images for img2img) and decoding in its place."""
+    reference = getattr(pipeline, "reference_views", None)
+    parts = []
+    if reference is not None:
+        orbit = ProbeShape(shape.width, shape.height, frames=camera.SV3D_ORBIT_VIEWS, decoding_t=shape.decoding_t,
+                           split_guidance=shape.split_guidance)  # fmt: skip
+        parts.append((reference, orbit))
+    parts.append((pipeline, replace(shape, decodes=refiner is None or shape.img2img)))
+    if refiner is not None:
+        parts.append((refiner, shape))
+    return parts
 
 
 def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBracket) -> None:
@@ -65,8 +84,9 @@ def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBrac
         denoise = sampling_denoiser(engine, "none", sampler.guider if shape.split_guidance else None)
         sampler.denoise(latents, denoise, latents.new_ones(n), cond, uncond)
     del cond, uncond
-    with stage("vae decode", "first_stage"), tiled_vae_decoding(engine.first_stage_model, shape.vae_tiling):
-        gen.decode(engine, latents)
+    if shape.decodes:
+        with stage("vae decode", "first_stage"), tiled_vae_decoding(engine.first_stage_model, shape.vae_tiling):
+            gen.decode(engine, latents)
 
 
 def video_probe_host_inputs(pipeline: Any, shape: ProbeShape) -> dict[str, Any]:

@@ -131,22 +131,6 @@ def install_tiny_model(
     return dataclasses.replace(entry, config=FileResource(str(config_path)), overrides=dict(defaults or {}))
 
 
-def meta_pipeline(config: DictConfig, name: str) -> Any:
-    """The pipeline of a full config (a tiny model's) on the meta device, shapes only, as the memory plan probes a
-    catalog model."""
-    from sgm.core.checkpoint.empty import empty_parameters
-    from sgm.core.config import instantiate
-    from sgm.pipelines.loading import wrap_engine
-
-    model = OmegaConf.to_container(config.model, resolve=True)
-    model["params"].pop("sampler_config", None)
-    with empty_parameters():
-        engine = instantiate(model)
-    sampling = OmegaConf.to_container(config.sampling, resolve=True)
-    return wrap_engine(engine.to("meta").eval(), sampling, config.model.params.get("sampler_config"), name=name,
-                       device="meta")  # fmt: skip
-
-
 def put_in_hf_cache(cache: Path, repo: str, file: str, content: bytes | Path, commit: str = "0" * 40) -> Path:
     """`file` of model repo `repo` placed in a Hugging Face cache folder as `huggingface_hub` lays it out
     (`models--owner--name/blobs/<hash>`, `snapshots/<commit>/<file>` linking to the blob, `refs/main` naming the

@@ -5,7 +5,6 @@ under the official file names (conftest.py)."""
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from sgm.pipelines import catalog

@@ -39,3 +39,23 @@ def test_split_guidance_reaches_the_request_and_halves_the_planned_step(capsys):
         assert result["settings"]["split_guidance"] is (flag == "--split-guidance")
         steps[flag] = next(s["activation_bytes"] for s in result["stages"] if s["name"] == "sampling step")
     assert steps["--split-guidance"] < steps["--no-split-guidance"]
+
+
+def test_a_gpu_plan_on_a_machine_without_one(capsys, monkeypatch):
+    """Planning loads nothing, so `--device cuda --vram GB` plans CUDA's kernels here; without --vram there is no
+    free memory to read, which is one line."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["plan", "--model", "sd-2.1", "--device", "cuda", "--vram", "6", "--json"]) == 0
+    on_gpu = json.loads(capsys.readouterr().out)
+    assert on_gpu["device"] == "cuda" and on_gpu["budget_bytes"] == 6 * 2**30 and on_gpu["fits"]
+    assert main(["plan", "--model", "sd-2.1", "--device", "cpu", "--vram", "6", "--json"]) == 0
+    on_cpu = json.loads(capsys.readouterr().out)
+    assert on_cpu["device"] == "cpu"
+    # the same weights; the CPU's convolutions take scratch beside their outputs, CUDA's fused attention less
+    decode = {plan["device"]: next(s for s in plan["stages"] if s["name"] == "vae decode") for plan in (on_gpu, on_cpu)}
+    assert decode["cuda"]["weights_bytes"] == decode["cpu"]["weights_bytes"]
+    assert decode["cuda"]["activation_bytes"] < decode["cpu"]["activation_bytes"]
+    assert main(["plan", "--model", "sd-2.1", "--device", "cuda"]) == 2
+    assert "give --vram GB" in capsys.readouterr().err

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
         description="Plan a generation's device memory: per stage (conditioning, VAE encode, one sampling step with "
         "its guidance batch, VAE decode) the weights on the device, the activations and the peak, computed by "
         "running the model's real modules on shape-only tensors. Takes the options of `sgm sample`; the fastest "
-        "options that fit --vram (default: the device's free memory; on the CPU, no limit) are chosen.",
+        "options that fit --vram (default: the device's free memory; on the CPU, no limit) are chosen. On a machine "
+        "without a GPU, --device cuda --vram GB plans for one.",
     )
     sample.add_sample_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: model, peak_bytes, fits, "
@@ -24,8 +25,24 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sgm.core.errors import SgmError
     from sgm.pipelines import plan
 
-    chosen = plan(sample.build_request(args))
+    request = sample.build_request(args)
+    if _gpu_elsewhere(request.device):
+        # Planning loads nothing, so a GPU's plan can be made here; its budget cannot be read, so it must be given.
+        if request.vram is None:
+            raise SgmError(f"this machine has no CUDA device to read the free memory of: give --vram GB to plan "
+                           f"for {request.device}")  # fmt: skip
+        chosen = plan(request.replace(device="cpu"), target="cuda")
+    else:
+        chosen = plan(request)
     print(json.dumps(chosen.as_json()) if args.json else chosen.table())
     return 0
+
+
+def _gpu_elsewhere(device: str | None) -> bool:
+    """Whether `device` names CUDA on a machine without it."""
+    import torch
+
+    return device is not None and device.startswith("cuda") and not torch.cuda.is_available()

@@ -50,7 +50,9 @@ def test_a_gpu_plan_on_a_machine_without_one(capsys, monkeypatch):
     assert main(["plan", "--model", "sd-2.1", "--device", "cuda", "--vram", "6", "--json"]) == 0
     on_gpu = json.loads(capsys.readouterr().out)
     assert on_gpu["device"] == "cuda" and on_gpu["budget_bytes"] == 6 * 2**30 and on_gpu["fits"]
-    assert main(["plan", "--model", "sd-2.1", "--device", "cpu", "--vram", "6", "--json"]) == 0
+    assert main(["plan", "--model", "sd-2.1", "--device", "cuda", "--vram", "6", "--dtype", "bf16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == on_gpu  # a run on CUDA loads bf16 unless told otherwise
+    assert main(["plan", "--model", "sd-2.1", "--device", "cpu", "--dtype", "bf16", "--vram", "6", "--json"]) == 0
     on_cpu = json.loads(capsys.readouterr().out)
     assert on_cpu["device"] == "cpu"
     # the same weights; the CPU's convolutions take scratch beside their outputs, CUDA's fused attention less

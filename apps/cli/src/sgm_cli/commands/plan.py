@@ -25,8 +25,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from sgm.core.errors import SgmError
     from sgm.pipelines import plan
+    from sgm.pipelines.loading import default_dtype
 
     request = sample.build_request(args)
     if _gpu_elsewhere(request.device):
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         if request.vram is None:
             raise SgmError(f"this machine has no CUDA device to read the free memory of: give --vram GB to plan "
                            f"for {request.device}")  # fmt: skip
-        chosen = plan(request.replace(device="cpu"), target="cuda")
+        dtype = request.dtype or default_dtype(torch.device("cuda"))  # what a run there would load
+        chosen = plan(request.replace(device="cpu", dtype=dtype), target="cuda")
     else:
         chosen = plan(request)
     print(json.dumps(chosen.as_json()) if args.json else chosen.table())

@@ -46,6 +46,24 @@ def test_tiny_plans_equal_the_measured_peaks_on_the_cpu(name):
         assert size == measured[stage][1], stage
 
 
+def test_without_guidance_the_step_is_planned_for_one_batch():
+    """cfg <= 1 samples without a guidance batch (IdentityGuider): the plan's step follows the request's cfg."""
+    config = tiny_image_config("sdxl-base")
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    steps = {}
+    for cfg in (None, 1.0):
+        shape = ProbeShape(64, 64, batch=2, cfg=cfg)
+        planned = probe_activations(build_pipeline(config, name="sdxl-base", device="meta"), shape, target="cpu")
+        measured = measured_activations(build_pipeline(config, name="sdxl-base", device="cpu"), shape)
+        assert planned["sampling step"] == measured["sampling step"]
+        steps[cfg] = planned["sampling step"][1]
+    assert steps[1.0] < steps[None]
+    full_size = {cfg: plan(Request(model="sd-2.1", device="cpu", dtype="bf16", cfg=cfg)) for cfg in (None, 1.0)}
+    step = {cfg: next(s for s in p.stages if s.name == "sampling step") for cfg, p in full_size.items()}
+    assert step[1.0].activation_bytes < step[None].activation_bytes
+
+
 def _frames(x):
     """`[(b t), c, h, w]` frames seen as `[b, c, t, h, w]` videos, as the video decoder's temporal layers see them."""
     return x.unflatten(0, (1, x.shape[0])).transpose(1, 2)

@@ -264,7 +264,7 @@ def probe_shape(entry: catalog.ModelEntry, request: Request) -> ProbeShape:
         return ProbeShape(width=int(width), height=int(height), frames=int(request.num_frames or defaults["num_frames"]))
     width = request.width or defaults.get("width")
     height = request.height or defaults.get("height")
-    return ProbeShape(width=int(width), height=int(height), batch=request.num or 1,
+    return ProbeShape(width=int(width), height=int(height), batch=request.num or 1, cfg=request.cfg,
                       img2img=request.init_image is not None or entry.task == "img2img")  # fmt: skip
 
 

@@ -34,7 +34,8 @@ StageBracket = Callable[[str, str], ContextManager]
 class ProbeShape:
     """The sizes a generation runs at: image `width` x `height` (square video models: `img_size`), `batch` images,
     `frames` video frames (SV4D: input frames), and the chunking options (`split_guidance`: the network once per
-    half of the guidance batch); `decodes` False: the latents go on to a refiner, which decodes them."""
+    half of the guidance batch); `cfg`: an image model's guidance scale (None: its default; <= 1 has no guidance
+    batch); `decodes` False: the latents go on to a refiner, which decodes them."""
 
     width: int
     height: int
@@ -45,6 +46,7 @@ class ProbeShape:
     encoding_t: int | None = None
     decoding_t: int | None = None
     split_guidance: bool = False
+    cfg: float | None = None
     decodes: bool = True
 
 
@@ -80,7 +82,7 @@ def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBrac
     else:
         latents = torch.zeros(latent_shape, device=engine.device)
     with stage("sampling step", "network"), constant_context():
-        sampler = pipeline._sampler(pipeline.settings(), 0, None, "sampling")
+        sampler = pipeline._sampler(pipeline.settings(guidance=shape.cfg), 0, None, "sampling")
         denoise = sampling_denoiser(engine, "none", sampler.guider if shape.split_guidance else None)
         sampler.denoise(latents, denoise, latents.new_ones(n), cond, uncond)
     del cond, uncond

@@ -7,6 +7,7 @@ from types import MappingProxyType
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from omegaconf import OmegaConf
 
 from sgm.core.errors import SgmError
@@ -15,7 +16,7 @@ from sgm.pipelines import Request, build_pipeline, catalog, plan, run, running
 from sgm.pipelines.memory_measurement import measured_activations, measured_peak
 from sgm.pipelines.memory_tracking import LiveTensorBytes, device_kernels, tensor_bytes
 from sgm.pipelines.offloading import HOME, Offloader
-from sgm.pipelines.planning import GB, probe_activations
+from sgm.pipelines.planning import GB, RuntimeSettings, probe_activations
 from sgm.pipelines.stage_probes import ProbeShape, probe_parts
 from sgm.pipelines.testing import FileResource, install_tiny_model, tiny_image_config
 from sgm.pipelines.vae_tiling import VAE_TILE, tiled_vae_decoding
@@ -189,6 +190,18 @@ def test_video_plans_lower_decoding_t_before_offloading():
     assert [s["name"] for s in chunked.as_json()["stages"]] == ["conditioning", "sampling step", "vae decode"]
 
 
+def test_image_batches_decode_in_smaller_chunks_before_tiles_or_offloading():
+    request = Request(model="sd-2.1", dtype="bf16", device="cpu", num=4)
+    free = plan(request)
+    assert free.settings.decoding_t is None and free.settings.vae_tiling is False  # the whole batch at once
+    chunked = plan(request, budget_bytes=free.peak_bytes - 1)
+    assert chunked.settings == RuntimeSettings(offload="none", split_guidance=False, vae_tiling=False, decoding_t=2)
+    decode = {p.settings.decoding_t: next(s for s in p.stages if s.name == "vae decode") for p in (free, chunked)}
+    assert decode[2].activation_bytes < decode[None].activation_bytes
+    one = plan(request.replace(num=None), budget_bytes=free.peak_bytes - 1)
+    assert one.settings.decoding_t is None  # a single image has no smaller chunk: tiles or offloading instead
+
+
 @pytest.fixture
 def tiny_sd(tmp_path, monkeypatch):
     entry = install_tiny_model("sd-2.1", tmp_path / "checkpoints", tmp_path, defaults={"width": 64, "height": 64,
@@ -205,6 +218,14 @@ def test_an_impossible_budget_is_refused_before_loading(tiny_sd, monkeypatch):
     monkeypatch.setattr(running, "load_pipeline", no_loading)
     with pytest.raises(SgmError, match=r"needs [0-9.]+ GB .* more than the 0.00 GB available"):
         run(Request(model="sd-2.1", device="cpu", vram=1e-6, output=tiny_sd / "out"))
+
+
+def test_a_batch_decoded_an_image_at_a_time_gives_the_same_pngs(tiny_sd):
+    files = {count: run(Request(model="sd-2.1", device="cpu", num=2, seed=5, decoding_t=count, watermark=False,
+                                output=tiny_sd / f"out-{count}"))
+             for count in (None, 1)}  # fmt: skip
+    whole, chunked = ([Image.open(path).tobytes() for path in files[count]] for count in (None, 1))
+    assert len(whole) == 2 and whole == chunked
 
 
 @pytest.mark.parametrize("mode", ["model", "sequential"])

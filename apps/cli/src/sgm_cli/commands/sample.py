@@ -109,7 +109,8 @@ def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
         "for sv3d-p), going round in increasing order and ending at the input view; default: an even orbit")
     add("--encoding-t", type=int, help="frames the VAE encodes at once; lower saves memory (SV4D)" +
         _defaults_text("encoding_t"))
-    add("--decoding-t", type=int, help="frames the VAE decodes at once; lower saves memory" +
+    add("--decoding-t", type=int, help="frames (video) or images of a batch (image models: encoding too) the VAE "
+        "decodes at once; lower saves memory, the same result; chosen to fit when not given" +
         _defaults_text("decoding_t"))
     add("--img-size", type=int, help="square frame size in pixels (SV3D, SV4D)" + _defaults_text("img_size"))
     add("--remove-bg", action="store_true", default=None, help="cut the object out with rembg first (needs its "

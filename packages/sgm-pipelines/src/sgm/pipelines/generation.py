@@ -5,6 +5,8 @@ The engine is duck-typed: `conditioner`, `denoise`, `first_stage_model`, `encode
 `decode_first_stage`, `device`.
 """
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -91,6 +93,21 @@ def sample_from_latents(
 def module_dtype(module: torch.nn.Module, default: torch.dtype = torch.float32) -> torch.dtype:
     """The dtype of the module's first floating-point parameter (default when it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), default)
+
+
+@contextlib.contextmanager
+def vae_samples_at_a_time(engine: Any, count: int | None) -> Iterator[None]:
+    """Within the block, the engine's first stage encodes and decodes `count` samples at a time (its
+    `en_and_decode_n_samples_a_time`: less memory for a batch, the same images); None leaves the model's own."""
+    if count is None:
+        yield
+        return
+    own = engine.en_and_decode_n_samples_a_time
+    engine.en_and_decode_n_samples_a_time = count
+    try:
+        yield
+    finally:
+        engine.en_and_decode_n_samples_a_time = own
 
 
 @torch.no_grad()

@@ -40,7 +40,7 @@ GB = 2**30
 class RuntimeSettings:
     """How a generation is placed: `offload` none | model | sequential; `split_guidance`, the network once per half
     of the guidance batch; `vae_tiling` (images); `encoding_t` / `decoding_t`, frames the VAE encodes / decodes at
-    once (video)."""
+    once (video), or images of a batch (images)."""
 
     offload: str = "none"
     split_guidance: bool | None = None
@@ -163,7 +163,9 @@ def candidate_settings(entry: catalog.ModelEntry, request: Request) -> list[Runt
     splits = [request.split_guidance] if request.split_guidance is not None else [False, True]
     if not entry.is_video:
         tilings = [request.vae_tiling] if request.vae_tiling is not None else [False, True]
-        chunkings = [{"vae_tiling": tiling} for tiling in tilings]
+        # the whole batch at once (None), then half of it, ... one image; tiles only when one image does not fit
+        decodings = [request.decoding_t] if request.decoding_t is not None else [None, *_halvings(None, request.num)[1:]]
+        chunkings = [{"vae_tiling": tiling, "decoding_t": count} for tiling in tilings for count in decodings]
     else:
         defaults = entry.defaults
         decodings = _halvings(request.decoding_t, defaults.get("decoding_t"))

@@ -12,7 +12,7 @@ from pathlib import Path
 _RUNTIME = {"model", "output", "ckpt", "device", "dtype", "attention", "compile", "watermark", "allow_pickle", "seed",
             "steps", "cfg", "offload", "split_guidance", "vram"}  # fmt: skip
 _TEXT_TO_IMAGE = {"prompt", "negative_prompt", "sampler", "discretization", "width", "height", "num", "init_image",
-                  "strength", "mask", "vae_tiling"}  # fmt: skip
+                  "strength", "mask", "vae_tiling", "decoding_t"}  # fmt: skip
 _VIDEO = {"input", "num_frames", "min_cfg", "decoding_t", "format"}
 _OBJECT_FRAMING = {"img_size", "remove_bg", "image_frame_ratio"}
 _CAMERAS = {"elevations_deg", "azimuths_deg"}

@@ -15,6 +15,7 @@ from sgm.kernels.backend import default_backend, use_backend
 from sgm.pipelines import catalog
 from sgm.pipelines.checks import check_request
 from sgm.pipelines.compiled import resolve_mode
+from sgm.pipelines import generation as gen
 from sgm.pipelines.conditioning import embedder_keys
 from sgm.pipelines.image import Samples
 from sgm.pipelines.loading import Pipeline, check_device, load_pipeline
@@ -137,9 +138,10 @@ def _sampling(request: Request, callback: ProgressCallback | None) -> dict[str, 
 
 
 def _run_image(pipelines: list, request: Request, callback: ProgressCallback | None) -> list[Path]:
-    with contextlib.ExitStack() as tiles:
+    with contextlib.ExitStack() as vae_options:
         for pipeline in pipelines:
-            tiles.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
+            vae_options.enter_context(tiled_vae_decoding(pipeline.engine.first_stage_model, bool(request.vae_tiling)))
+            vae_options.enter_context(gen.vae_samples_at_a_time(pipeline.engine, request.decoding_t))
         samples = sample_images(pipelines, request, callback)
     defaults = pipelines[0].defaults
     loras = {"loras": recorded_loras(request.loras)} if request.loras else {}

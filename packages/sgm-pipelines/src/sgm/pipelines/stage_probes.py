@@ -67,7 +67,8 @@ def probe_parts(pipeline: Any, shape: ProbeShape, refiner: ImagePipeline | None 
 
 
 def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBracket) -> None:
-    """Text (or class) conditioning, VAE encode for img2img, one guided step, the VAE decode of the batch."""
+    """Text (or class) conditioning, VAE encode for img2img, one guided step, the VAE decode of the batch (`decoding_t`
+    images at a time, both ways)."""
     engine, n = pipeline.engine, shape.batch
     factor = pipeline.latent_factor
     latent_shape = (n, pipeline.latent_channels, shape.height // factor, shape.width // factor)
@@ -75,7 +76,7 @@ def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBrac
     with stage("conditioning", "conditioner"):
         cond, uncond = pipeline.conditionings_for(prompt, n, (shape.height, shape.width))
     if shape.img2img:
-        with stage("vae encode", "first_stage"):
+        with stage("vae encode", "first_stage"), gen.vae_samples_at_a_time(engine, shape.decoding_t):
             pixels = torch.zeros(n, 3, shape.height, shape.width, device=engine.device)
             latents = gen.encode(engine, pixels)
             del pixels
@@ -87,7 +88,8 @@ def run_image_probe(pipeline: ImagePipeline, shape: ProbeShape, stage: StageBrac
         sampler.denoise(latents, denoise, latents.new_ones(n), cond, uncond)
     del cond, uncond
     if shape.decodes:
-        with stage("vae decode", "first_stage"), tiled_vae_decoding(engine.first_stage_model, shape.vae_tiling):
+        with stage("vae decode", "first_stage"), tiled_vae_decoding(engine.first_stage_model, shape.vae_tiling), \
+                gen.vae_samples_at_a_time(engine, shape.decoding_t):
             gen.decode(engine, latents)
 
 

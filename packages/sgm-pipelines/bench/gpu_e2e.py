@@ -7,7 +7,8 @@ architectures at full size).
 
 SDXL: the UNet step at batch 2 (guidance) on 128x128 latents with 77 text tokens, and a whole 1024x1024 image (30
 Euler steps, guidance 5, VAE decode; text encoding left out on both sides). SVD-XT: the VideoUNet step for 25 frames
-of 576x1024 with guidance (a batch of 50 frames). Reports ms per step, seconds per image and peak memory.
+of 576x1024 with guidance (a batch of 50 frames). Reports ms per step, seconds per image and peak memory; beside
+them, the candidates kept only if faster (channels-last UNet, compiled VAE decode).
 diffusers is optional: without it only our figures are printed. `--smoke` runs every comparison with tiny random
 models in fp32 on the CPU, eagerly, so the script is known to run before a GPU session spends its time on it.
 """
@@ -188,6 +189,36 @@ def ours_sdxl(scale: Scale, modes: list[str], steps: int, repeats: int) -> list[
 
 
 @torch.no_grad()
+def candidate_speedups(scale: Scale, modes: list[str], repeats: int) -> list[dict]:
+    """What the issue keeps only if it measures faster, timed beside the default in the same process: the SDXL UNet
+    step with channels-last weights and input, in each mode; the 1024x1024 VAE decode eager and compiled."""
+    engine, unet, first_stage, _ = our_parts(scale, scale.sdxl)
+    device, side = scale.device, scale.image_latent
+    context, vector = widths(scale.sdxl)
+    x = torch.randn(2, 4, side, side, device=device)
+    cond = {"crossattn": torch.randn(2, 77, context, device=device), "vector": torch.randn(2, vector, device=device)}
+    sigma = torch.full((2,), 5.0, device=device)
+    results = []
+    unet.to(memory_format=torch.channels_last)
+    last = x.contiguous(memory_format=torch.channels_last)
+    for mode in modes:
+        denoise = sampling_denoiser(engine, mode)
+        ms = step_ms(scale, lambda: denoise(last, sigma, cond), repeats)
+        results.append({"model": "sdxl-base", "impl": f"sgm {mode}, channels-last", "unet_ms_per_step": ms})
+        print(json.dumps(results[-1]), flush=True)
+    latents = torch.randn(1, 4, side, side, device=device)
+    decoders = [("eager", first_stage.decode)] + ([("torch.compile", torch.compile(first_stage.decode))]
+                                                   if scale.cuda else [])  # fmt: skip
+    for label, decode in decoders:
+        reset_peak(scale)
+        ms = step_ms(scale, lambda decode=decode: decode(latents), max(2, repeats // 4))
+        results.append({"model": "sdxl-base", "impl": f"sgm VAE decode {label}", "vae_decode_ms": ms,
+                        "peak_gib": peak_gib(scale)})  # fmt: skip
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
+@torch.no_grad()
 def ours_svd_xt(scale: Scale, modes: list[str], repeats: int) -> list[dict]:
     engine, unet, _, _ = our_parts(scale, scale.svd_xt)
     device, frames, (height, width) = scale.device, scale.svd_frames, scale.svd_latent
@@ -287,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     modes = (args.modes or modes).split(",")
     steps, repeats = args.steps or steps, args.repeats or repeats
     results = ours_sdxl(scale, modes, steps, repeats)
+    results += candidate_speedups(scale, modes, repeats)
     try:
         results += diffusers_sdxl(scale, steps, repeats, compiled=scale.cuda)
     except ImportError as error:

@@ -24,9 +24,11 @@ def test_smoke_run_reports_every_comparison(tmp_path):
     assert report["device"] == "cpu (--smoke)"
     rows = {(row["model"], row["impl"]): row for row in report["results"]}
     assert set(rows) == {("sdxl-base", "sgm none"), ("sdxl-base", "diffusers eager (SDPA)"),
+                         ("sdxl-base", "sgm none, channels-last"), ("sdxl-base", "sgm VAE decode eager"),
                          ("svd-xt", "sgm none"), ("svd-xt", "diffusers eager (SDPA)")}  # fmt: skip
-    assert all(row["unet_ms_per_step"] > 0 for row in rows.values())
-    assert all(rows[model, impl]["seconds_per_image"] > 0 for model, impl in rows if model == "sdxl-base")
+    assert all(row.get("unet_ms_per_step", row.get("vae_decode_ms")) > 0 for row in rows.values())
+    whole_images = [row for row in rows.values() if "seconds_per_image" in row]
+    assert len(whole_images) == 2 and all(row["seconds_per_image"] > 0 for row in whole_images)
 
 
 def test_without_a_gpu_or_smoke_it_says_what_to_do(monkeypatch):

@@ -158,14 +158,20 @@ def our_parts(scale: Scale, params: DictConfig):
     return engine, unet, first_stage, float(params.get("scale_factor", 1.0))
 
 
-@torch.no_grad()
-def ours_sdxl(scale: Scale, modes: list[str], steps: int, repeats: int) -> list[dict]:
-    engine, unet, first_stage, vae_scale = our_parts(scale, scale.sdxl)
+def sdxl_step_inputs(scale: Scale) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """`(x, sigma, cond)` of one SDXL UNet step with guidance: a batch of 2 latents, 77 text tokens."""
     device, side = scale.device, scale.image_latent
     context, vector = widths(scale.sdxl)
     x = torch.randn(2, 4, side, side, device=device)
     cond = {"crossattn": torch.randn(2, 77, context, device=device), "vector": torch.randn(2, vector, device=device)}
-    sigma = torch.full((2,), 5.0, device=device)
+    return x, torch.full((2,), 5.0, device=device), cond
+
+
+@torch.no_grad()
+def ours_sdxl(scale: Scale, modes: list[str], steps: int, repeats: int) -> list[dict]:
+    engine, unet, first_stage, vae_scale = our_parts(scale, scale.sdxl)
+    device, side = scale.device, scale.image_latent
+    x, sigma, cond = sdxl_step_inputs(scale)
     one = {k: v[:1] for k, v in cond.items()}
     settings = SamplerSettings(sampler="EulerEDMSampler", discretization="LegacyDDPMDiscretization", steps=steps,
                                guidance=5.0, progress=False)  # fmt: skip
@@ -193,11 +199,7 @@ def candidate_speedups(scale: Scale, modes: list[str], repeats: int) -> list[dic
     """What the issue keeps only if it measures faster, timed beside the default in the same process: the SDXL UNet
     step with channels-last weights and input, in each mode; the 1024x1024 VAE decode eager and compiled."""
     engine, unet, first_stage, _ = our_parts(scale, scale.sdxl)
-    device, side = scale.device, scale.image_latent
-    context, vector = widths(scale.sdxl)
-    x = torch.randn(2, 4, side, side, device=device)
-    cond = {"crossattn": torch.randn(2, 77, context, device=device), "vector": torch.randn(2, vector, device=device)}
-    sigma = torch.full((2,), 5.0, device=device)
+    x, sigma, cond = sdxl_step_inputs(scale)
     results = []
     unet.to(memory_format=torch.channels_last)
     last = x.contiguous(memory_format=torch.channels_last)
@@ -206,7 +208,7 @@ def candidate_speedups(scale: Scale, modes: list[str], repeats: int) -> list[dic
         ms = step_ms(scale, lambda: denoise(last, sigma, cond), repeats)
         results.append({"model": "sdxl-base", "impl": f"sgm {mode}, channels-last", "unet_ms_per_step": ms})
         print(json.dumps(results[-1]), flush=True)
-    latents = torch.randn(1, 4, side, side, device=device)
+    latents = torch.randn(1, 4, scale.image_latent, scale.image_latent, device=scale.device)
     decoders = [("eager", first_stage.decode)] + ([("torch.compile", torch.compile(first_stage.decode))]
                                                    if scale.cuda else [])  # fmt: skip
     for label, decode in decoders:

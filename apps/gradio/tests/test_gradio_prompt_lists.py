@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from sgm.core.errors import SgmError
 from sgm_gradio.job_queue import JobQueue
-from sgm_gradio.jobs import RunHooks
+from sgm_gradio.jobs import RunHooks, user_message
 from sgm_gradio.prompt_lists import list_file_text
 from sgm_gradio.runners import PipelineRunners, Runtime
 
@@ -47,6 +47,23 @@ def test_a_bad_list_is_one_message_and_nothing_is_queued(tiny_models, tmp_path, 
     with pytest.raises(SgmError, match=re.escape(message)):
         runners.txt2img("sd-2.1", txt2img_settings(prompt_list, prompt), RunHooks(lambda *a, **k: None))
     assert queued == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_fails_partway_names_the_prompt_and_keeps_the_earlier_results(tiny_models, tmp_path):
+    done = []
+
+    def runner(request, **kwargs):
+        if len(done) == 1:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        done.append(request.prompt)
+        return []
+
+    runners = PipelineRunners(Runtime(device="cpu"), output_dir=tmp_path, queue=JobQueue(runner=runner))
+    with pytest.raises(RuntimeError) as failed:
+        runners.txt2img("sd-2.1", txt2img_settings("a fox\na cat\na dog\n"), RunHooks(lambda *a, **k: None))
+    assert done == ["a fox"]
+    assert user_message(failed.value) == ("prompt 2 of 3: The run failed (RuntimeError: CUDA error: an illegal memory "
+                                          "access was encountered). The app is still running; try other settings.")
 
 
 def test_the_page_shows_a_bad_lines_number_before_any_step(app_url, recorder):

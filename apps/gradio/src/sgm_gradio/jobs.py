@@ -66,7 +66,13 @@ class StopFlags:
 
 def user_message(error: BaseException) -> str:
     """One line for the user, naming files by their names only (no server paths, no tool's banner on the lines
-    after); the traceback goes to the server log."""
+    after), after where it happened when the run said (a prompt list's "prompt 2 of 5", as an exception note); the
+    traceback goes to the server log."""
+    where = "".join(f"{note}: " for note in getattr(error, "__notes__", ()) if note.startswith("prompt "))
+    return where + _what_failed(error)
+
+
+def _what_failed(error: BaseException) -> str:
     if type(error).__name__ == "OutOfMemoryError":
         return "Out of GPU memory: lower the size, the number of frames or samples, or the decoding chunk, then retry."
     if isinstance(error, (ValueError, FileNotFoundError, RunStopped, SgmError)):

@@ -99,9 +99,14 @@ run loaded)."""
         media = []
         for number, line in enumerate(requests, start=1):
             step = hooks.step if len(requests) == 1 else _in_list(hooks.step, number, len(requests))
+            try:
+                outputs = self.queue.run(line, step)
+            except Exception as error:
+                if len(requests) > 1:  # the message names the prompt; the earlier ones' files are kept
+                    error.add_note(f"prompt {number} of {len(requests)}")
+                raise
             # The gallery lays the images out itself; the grid picture stays in the output folder.
-            media += [path for path in self.queue.run(line, step)
-                      if path.suffix != ".json" and not path.name.startswith(GRID_STEM)]  # fmt: skip
+            media += [path for path in outputs if path.suffix != ".json" and not path.name.startswith(GRID_STEM)]
         info = _placement(self.cache.loaded()[0])
         return RunOutput(videos=media, info=info) if video else RunOutput(images=media, info=info)
 

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import sys
 import time
+from dataclasses import replace
 
 import torch
 
@@ -23,15 +24,16 @@ from sgm.pipelines import Request, catalog
 from sgm.pipelines.loading import apply_dtype_policy, wrap_engine
 from sgm.pipelines.offloading import Offloader
 from sgm.pipelines.planning import Planner, RuntimeSettings
-from sgm.pipelines.stage_probes import run_image_probe, run_video_probe, video_probe_host_inputs
+from sgm.pipelines.stage_probes import probe_parts, run_image_probe, run_video_probe, video_probe_host_inputs
 
 DEFAULT_MODELS = ("sdxl-base", "svd-xt", "sv3d-u", "sv4d2")  # the issue's default sizes: the catalog's defaults
 TOLERANCE = 0.15
 MiB = 2**20
 
 
-def device_pipeline(name: str, dtype: str, device: torch.device):
-    """The catalog model with random weights on `device`, as loading would place them."""
+def device_pipeline(name: str, dtype: str, device: torch.device, reference_views=None):
+    """The catalog model with random weights on `device`, as loading would place them (SV4D with the SV3D_u
+    pipeline that makes its reference views)."""
     from sgm.core.inference import optimize_for_inference
 
     entry = catalog.get_entry(name)
@@ -42,7 +44,7 @@ def device_pipeline(name: str, dtype: str, device: torch.device):
     engine = optimize_for_inference(engine, device)
     sampler_config = catalog.model_config(name).params.get("sampler_config")
     return wrap_engine(engine, entry.defaults, sampler_config, name=name, device=device, watermark=False,
-                       size_multiple=entry.size_multiple)  # fmt: skip
+                       reference_views=reference_views, size_multiple=entry.size_multiple)  # fmt: skip
 
 
 def measured(pipeline, shape, device) -> dict[str, int]:
@@ -73,6 +75,26 @@ def check_offloading(pipeline, shape, device) -> str:
     return f"placements while running: {sorted(where)}; after the run: {sorted(home)}"
 
 
+def compare(name: str, dtype: str, device: torch.device) -> list[tuple[str, int, int]]:
+    """`(stage, planned peak, measured peak)` for catalog model `name` at its defaults (each model's own chunking,
+    no offloading); prints where the weights are under model offloading to stderr."""
+    entry = catalog.get_entry(name)
+    planner = Planner(entry, Request(model=name, dtype=dtype))
+    settings = RuntimeSettings(decoding_t=entry.defaults.get("decoding_t"), encoding_t=entry.defaults.get(
+        "encoding_t") if entry.task == "video2views" else None, vae_tiling=None if entry.is_video else False)
+    planned = planner.plan_for(settings, None, "cuda")
+    shape = replace(planner.shape, encoding_t=settings.encoding_t, decoding_t=settings.decoding_t)
+    companion = entry.defaults.get("reference_views_model")  # SV4D's SV3D_u: loaded beside it, as a run does
+    reference = device_pipeline(companion, dtype, device) if companion else None
+    pipeline = device_pipeline(name, dtype, device, reference_views=reference)
+    real = {}
+    for part, part_shape in probe_parts(pipeline, shape):  # the plan names the companion's stages after it
+        prefix = "" if part is pipeline else f"{part.name} "
+        real.update({prefix + stage: peak for stage, peak in measured(part, part_shape, device).items()})
+    print(f"{name}: {check_offloading(pipeline, shape, device)}", file=sys.stderr)
+    return [(stage.name, stage.peak_bytes, real[stage.name]) for stage in planned.stages]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dtype", default="bf16")
@@ -85,24 +107,11 @@ def main() -> int:
     worst = 0.0
     for name in args.models:
         start = time.perf_counter()
-        entry = catalog.get_entry(name)
-        planner = Planner(entry, Request(model=name, dtype=args.dtype))
-        settings = RuntimeSettings(decoding_t=entry.defaults.get("decoding_t"), encoding_t=entry.defaults.get(
-            "encoding_t") if entry.task == "video2views" else None, vae_tiling=None if entry.is_video else False)
-        planned = planner.plan_for(settings, None, "cuda")
-        shape = planner.shape.__class__(**{**planner.shape.__dict__, "encoding_t": settings.encoding_t,
-                                           "decoding_t": settings.decoding_t})  # fmt: skip
-        pipeline = device_pipeline(name, args.dtype, device)
-        real = measured(pipeline, shape, device)
-        for stage in planned.stages:
-            # the plan's "none" weights include a companion model (SV4D's SV3D_u) this check does not load
-            plan_bytes = stage.peak_bytes - planner.companion_bytes
-            error = (plan_bytes - real[stage.name]) / real[stage.name]
+        for stage, planned, real in compare(name, args.dtype, device):
+            error = (planned - real) / real
             worst = max(worst, abs(error))
-            print(f"| {name} | {stage.name} | {plan_bytes / MiB:.0f} | {real[stage.name] / MiB:.0f} | {error:+.1%} |")
-        print(f"{name}: {check_offloading(pipeline, shape, device)}", file=sys.stderr)
+            print(f"| {name} | {stage} | {planned / MiB:.0f} | {real / MiB:.0f} | {error:+.1%} |")
         print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        del pipeline
         torch.cuda.empty_cache()
     print(f"\nlargest error {worst:.1%} (limit {TOLERANCE:.0%})")
     return 0 if worst <= TOLERANCE else 1
